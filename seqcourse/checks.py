@@ -1,0 +1,171 @@
+"""Test helpers that tell a learner what is wrong and where to look.
+
+``check_close(actual, expected)`` does more than ``torch.allclose``: it names the first element
+that differs, by how much, how many differ, and tries a few likely causes (a transposed matrix,
+a missing activation, a result shifted by one time step, a missing bias...).
+
+Every helper first calls the tamper guard, and uses references captured at import time, so a
+student cell that replaces ``torch.allclose`` cannot make a check pass.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seqcourse.grading import guard
+
+# References captured when this module is first imported (in the locked setup cell).
+_is_tensor = torch.is_tensor
+_as_tensor = torch.as_tensor
+_isfinite = torch.isfinite
+_tanh = torch.tanh
+_sigmoid = torch.sigmoid
+_abs = torch.abs
+_T_sub = torch.Tensor.__sub__
+_T_le = torch.Tensor.__le__
+_T_mul = torch.Tensor.__mul__
+_T_add = torch.Tensor.__add__
+_T_all = torch.Tensor.all
+_T_sum = torch.Tensor.sum
+_T_item = torch.Tensor.item
+_T_max = torch.Tensor.max
+_T_double = torch.Tensor.double
+_T_detach = torch.Tensor.detach
+_T_cpu = torch.Tensor.cpu
+_T_flatten = torch.Tensor.flatten
+_T_argmax = torch.Tensor.argmax
+_unravel = torch.unravel_index
+_isinstance, _len, _float, _int, _tuple = isinstance, len, float, int, tuple
+_verify = guard.verify  # kept so that replacing guard.verify does not switch the checks off
+
+
+class CheckError(AssertionError):
+    """A failed check; the message says what differs and how to look for it."""
+
+
+def _fail(msg: str, hint: str | None = None) -> None:
+    raise CheckError(msg + (f"\nHint: {hint}" if hint else ""))
+
+
+def _prepare(x, name: str):
+    if not _is_tensor(x):
+        _fail(f"{name} should be a torch.Tensor, got {type(x).__name__}.",
+              "build it with torch operations; return a tensor, not a list or a NumPy array")
+    return _T_cpu(_T_double(_T_detach(x)))
+
+
+def check_type(obj, expected_type, name: str = "value", hint: str | None = None) -> None:
+    _verify()
+    if not _isinstance(obj, expected_type):
+        want = getattr(expected_type, "__name__", str(expected_type))
+        _fail(f"{name} should be a {want}, got {type(obj).__name__}.", hint)
+
+
+def check_true(condition, message: str, hint: str | None = None) -> None:
+    """Fail with ``message`` unless ``condition`` is true (a Python bool or a 1-element tensor)."""
+    _verify()
+    if _is_tensor(condition):
+        condition = _T_item(condition)
+    if condition is not True and condition is not False:
+        condition = bool(condition)
+    if not condition:
+        _fail(message, hint)
+
+
+def check_shape(x, expected: tuple, name: str = "output", hint: str | None = None) -> None:
+    """Exact shape check; ``None`` in ``expected`` matches any size."""
+    _verify()
+    if not _is_tensor(x):
+        _fail(f"{name} should be a torch.Tensor, got {type(x).__name__}.", hint)
+    got = _tuple(x.shape)
+    ok = _len(got) == _len(expected) and all(e is None or e == g for e, g in zip(expected, got))
+    if not ok:
+        extra = ""
+        if _len(got) == _len(expected) and sorted(got) == sorted(e for e in expected if e is not None):
+            extra = " The sizes are right but in another order: check which axis is which (transpose?)."
+        _fail(f"{name} has shape {got}, expected {_tuple(expected)}.{extra}", hint)
+
+
+def check_finite(x, name: str = "output", hint: str | None = None) -> None:
+    _verify()
+    x = _prepare(x, name)
+    bad = ~_isfinite(x)
+    if _T_item(bad.any()):
+        idx = _tuple(int(i) for i in _unravel(_T_argmax(_T_flatten(bad.to(torch.uint8))), x.shape))
+        _fail(f"{name} has {int(_T_item(_T_sum(bad)))} NaN or infinite values, the first at index "
+              f"{idx}.", hint or "look for a division by zero, a log of 0 or an exploding value")
+
+
+def _close(a, b, atol, rtol) -> bool:
+    if a.shape != b.shape:
+        return False
+    return bool(_T_item(_T_all(_T_le(_abs(_T_sub(a, b)), _T_add(_T_mul(_abs(b), rtol), atol)))))
+
+
+def _likely_causes(a, b, atol, rtol) -> list[str]:
+    """Cheap guesses at common mistakes, tried on the failing pair."""
+    causes = []
+    if a.dim() == 2 and a.shape == b.shape[::-1] and _close(a.T, b, atol, rtol):
+        causes.append("the result is the expected one transposed")
+    if a.shape == b.shape:
+        if _close(_tanh(a), b, atol, rtol):
+            causes.append("tanh(your result) matches: is the tanh activation missing?")
+        if _close(a, _tanh(b), atol, rtol):
+            causes.append("your result is tanh(expected): is tanh applied twice?")
+        if _close(_sigmoid(a), b, atol, rtol) or _close(a, _sigmoid(b), atol, rtol):
+            causes.append("a sigmoid is missing or extra: check which activation you used")
+        if _close(a, -b, atol, rtol):
+            causes.append("the sign is flipped")
+        if _float(_T_item(_T_max(_abs(a)))) < 1e-12:
+            causes.append("your result is all zeros: did you return an initial value without updating it?")
+        if a.dim() >= 2 and a.shape[1] > 1:
+            if _close(a[:, 1:], b[:, :-1], atol, rtol):
+                causes.append("each of your values along axis 1 is the expected one of the step "
+                              "before: do you store the state before updating it (off by one "
+                              "in time)?")
+            if _close(a[:, :-1], b[:, 1:], atol, rtol):
+                causes.append("your values along axis 1 run one step ahead of the expected ones "
+                              "(off by one in time)")
+            if _close(a.flip(1), b, atol, rtol):
+                causes.append("your result is the expected one reversed along axis 1 (time)")
+        ratio = _T_sum(_T_mul(a, b)) / max(_float(_T_item(_T_sum(_T_mul(b, b)))), 1e-30)
+        r = _float(_T_item(ratio))
+        if abs(r - 1) > 1e-3 and abs(r) > 1e-3 and _close(a, _T_mul(b, r), atol, rtol):
+            causes.append(f"your result is {r:.4g} times the expected one: a scale factor, "
+                          "e.g. a sum where a mean was asked, or a term counted twice")
+    return causes
+
+
+def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol: float = 1e-5,
+                hint: str | None = None) -> None:
+    """Fail unless ``|actual - expected| <= atol + rtol * |expected|`` element-wise.
+
+    The message gives the shape, the first differing element, the largest difference, how many
+    elements differ, and likely causes when one fits.
+    """
+    _verify()
+    a = _prepare(actual, name)
+    b = _prepare(_as_tensor(expected) if not _is_tensor(expected) else expected, "expected")
+    if _tuple(a.shape) != _tuple(b.shape):
+        _fail(f"{name} has shape {_tuple(a.shape)}, expected {_tuple(b.shape)}.", hint)
+    if a.numel() == 0:
+        return
+    finite = _isfinite(a)
+    if not _T_item(_T_all(finite)):
+        check_finite(actual, name, hint)
+    diff = _abs(_T_sub(a, b))
+    tol = _T_add(_T_mul(_abs(b), rtol), atol)
+    bad = ~_T_le(diff, tol)
+    n_bad = _int(_T_item(_T_sum(bad)))
+    if n_bad == 0:
+        return
+    first = _tuple(int(i) for i in _unravel(_T_argmax(_T_flatten(bad.to(torch.uint8))), a.shape))
+    worst = _float(_T_item(_T_max(diff)))
+    msg = (f"{name} differs from the expected value at {n_bad} of {a.numel()} elements.\n"
+           f"  first at index {first}: got {_float(_T_item(a[first])):.6g}, expected "
+           f"{_float(_T_item(b[first])):.6g}\n"
+           f"  largest |difference| {worst:.3g} (tolerance {atol:g} + {rtol:g} * |expected|)")
+    causes = _likely_causes(a, b, atol, rtol)
+    if causes:
+        msg += "\n  likely cause: " + "; ".join(causes)
+    _fail(msg, hint)

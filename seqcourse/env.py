@@ -1,0 +1,139 @@
+"""Where the course runs: the ``ci|cpu|gpu`` profile, the device, and seeds.
+
+One switch, the environment variable ``SEQCOURSE_PROFILE``, sets data sizes, epochs and model sizes
+for every lesson. While nbgrader autogrades (``NBGRADER_EXECUTION`` is set) the ``ci`` budget is
+always used, so a class is graded in seconds per student whatever the grader's shell says.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILE_NAMES = ("ci", "cpu", "gpu")
+
+# Per-lesson budgets. Keys are assignment ids; every profile must define the same keys
+# (tests/test_env.py checks), so a notebook never meets a missing setting.
+_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
+    "ci": {
+        "01-rnn-cell": dict(
+            max_per_language=120, emb_size=32, hid_size=64, epochs=6, batch_size=32, lr=3e-3,
+            min_val_accuracy=0.40,
+        ),
+    },
+    "cpu": {
+        "01-rnn-cell": dict(
+            max_per_language=300, emb_size=32, hid_size=128, epochs=25, batch_size=32, lr=2e-3,
+            min_val_accuracy=0.55,
+        ),
+    },
+    "gpu": {
+        "01-rnn-cell": dict(
+            max_per_language=300, emb_size=64, hid_size=256, epochs=40, batch_size=64, lr=1e-3,
+            min_val_accuracy=0.55,
+        ),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named budget. ``profile.budget("01-rnn-cell").epochs`` reads one lesson's setting."""
+
+    name: str
+    reason: str
+    _budgets: MappingProxyType = field(repr=False, compare=False,
+                                       default_factory=lambda: MappingProxyType({}))
+
+    def budget(self, lesson: str) -> _Budget:
+        try:
+            return _Budget(lesson, self.name, self._budgets[lesson])
+        except KeyError:
+            known = ", ".join(sorted(self._budgets))
+            raise KeyError(f"profile {self.name!r} has no budget for lesson {lesson!r}; "
+                           f"known lessons: {known}") from None
+
+
+class _Budget:
+    """Read-only attribute access to one lesson's settings, with a helpful error on typos."""
+
+    def __init__(self, lesson: str, profile: str, values: dict[str, Any]):
+        object.__setattr__(self, "_lesson", lesson)
+        object.__setattr__(self, "_profile", profile)
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, key: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if key in values:
+            return values[key]
+        raise AttributeError(f"lesson {self._lesson!r} has no setting {key!r} "
+                             f"(it has: {', '.join(sorted(values))})")
+
+    def __setattr__(self, key, value):
+        raise AttributeError("budgets are read-only; set SEQCOURSE_PROFILE to choose another one")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"Budget[{self._lesson} @ {self._profile}]({inner})"
+
+
+def profile_name() -> tuple[str, str]:
+    """Return ``(name, reason)`` for the profile in force."""
+    if os.environ.get("NBGRADER_EXECUTION"):
+        return "ci", "autograding (NBGRADER_EXECUTION is set) always uses the ci budget"
+    raw = os.environ.get("SEQCOURSE_PROFILE", "").strip().lower()
+    if raw:
+        if raw not in PROFILE_NAMES:
+            raise ValueError(f"SEQCOURSE_PROFILE={raw!r} is not a profile; "
+                             f"choose one of {', '.join(PROFILE_NAMES)}")
+        return raw, "set by SEQCOURSE_PROFILE"
+    if torch.cuda.is_available():
+        return "gpu", "default: a CUDA GPU is available"
+    return "cpu", "default: no CUDA GPU"
+
+
+def get_profile(verbose: bool = False) -> Profile:
+    name, reason = profile_name()
+    profile = Profile(name, reason, MappingProxyType(_BUDGETS[name]))
+    if verbose:
+        print(f"profile: {name} ({reason})")
+    return profile
+
+
+def pick_device(verbose: bool = True) -> torch.device:
+    """CUDA if present, then Apple's MPS, then the CPU. Prints the choice unless told not to."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+        label = f"cuda ({torch.cuda.get_device_name(0)})"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device, label = torch.device("mps"), "mps (Apple GPU)"
+    else:
+        device, label = torch.device("cpu"), "cpu"
+    if verbose:
+        print(f"device: {label}")
+    return device
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a torch Generator seeded the same way.
+
+    The returned generator is handy for data shuffling that must not depend on how many random
+    numbers the model consumed.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator

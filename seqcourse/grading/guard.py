@@ -1,0 +1,136 @@
+"""Tamper guard: detect functions that a student cell replaced.
+
+Student code runs in the same kernel as the tests, so it can rebind ``torch.allclose`` or any
+helper a test calls. This module snapshots the objects behind the names that tests rely on the
+first time it is imported, which is in the notebook's locked setup cell, before any student
+cell runs. ``verify()`` compares every name with its snapshot and fails with a clear message.
+It is one layer of three: the checks in :mod:`seqcourse.checks` use the captured references
+themselves, and :mod:`seqcourse.grading.scan` flags such assignments statically.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import math
+
+import numpy
+import torch
+import torch.nn.functional  # noqa: F401  (imported so its attributes can be snapshotted)
+import torch.testing  # noqa: F401
+
+# (module, attribute names) the tests depend on, directly or through seqcourse.checks.
+_WATCHED: dict[str, tuple[str, ...]] = {
+    "builtins": ("abs", "all", "any", "bool", "float", "int", "isinstance", "len", "max", "min",
+                 "print", "range", "round", "sum", "zip", "AssertionError", "Exception",
+                 "getattr", "callable", "repr", "str", "type"),
+    "math": ("isclose", "isfinite", "isnan"),
+    "numpy": ("allclose", "isclose", "array_equal", "abs", "max", "asarray"),
+    "numpy.testing": ("assert_allclose", "assert_array_equal", "assert_equal"),
+    "torch": ("allclose", "isclose", "equal", "abs", "max", "all", "any", "isfinite", "tanh",
+              "sigmoid", "softmax", "log_softmax", "tensor", "as_tensor", "zeros", "ones", "randn",
+              "rand", "randint", "manual_seed", "no_grad", "is_tensor", "matmul", "cat", "stack",
+              "where", "argmax", "exp", "log", "sum", "mean", "full"),
+    "torch.testing": ("assert_close",),
+    "torch.nn.functional": ("cross_entropy", "softmax", "log_softmax", "embedding", "linear"),
+    "torch.Tensor": ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__sub__",
+                     "__add__", "__mul__", "__matmul__", "__truediv__", "__abs__", "__bool__",
+                     "__float__", "__getitem__", "abs", "max", "min", "sum", "mean", "item", "all",
+                     "any", "allclose", "equal", "isclose", "float", "double", "detach", "clone",
+                     "tolist", "numpy", "backward", "argmax", "size", "dim", "numel", "shape",
+                     "dtype", "grad", "sub", "le", "ge", "eq", "isfinite"),
+    "torch.nn.Module": ("__call__", "parameters", "named_parameters", "state_dict", "eval",
+                        "train", "zero_grad"),
+    "seqcourse.checks": ("check_close", "check_shape", "check_true", "check_type", "check_finite",
+                         "CheckError", "_fail", "_close", "_prepare"),
+    "seqcourse.grading.guard": ("verify", "replaced", "capture", "_get", "_resolve"),
+    "seqcourse.train": ("evaluate", "fit", "confusion_matrix"),
+}
+
+_SNAPSHOT: dict[tuple[str, str], object] = {}
+
+
+class TamperError(AssertionError):
+    """Raised when a function that the tests rely on was replaced."""
+
+
+def _resolve(path: str):
+    if path == "torch.Tensor":
+        return torch.Tensor
+    if path == "torch.nn.Module":
+        return torch.nn.Module
+    return importlib.import_module(path)
+
+
+def _get(owner, name):
+    # Class attributes are read from the class __dict__ chain without invoking descriptors, so a
+    # replaced property or method is seen as the new object.
+    if isinstance(owner, type):
+        for klass in owner.__mro__:
+            if name in klass.__dict__:
+                return klass.__dict__[name]
+        return None
+    return owner.__dict__.get(name) if hasattr(owner, "__dict__") else getattr(owner, name, None)
+
+
+def _hidden_modules() -> dict[str, tuple[str, ...]]:
+    """Every public function of the hidden-test modules (seqcourse.grading.hidden.*)."""
+    import pkgutil
+
+    from seqcourse.grading import hidden
+
+    out = {}
+    for info in pkgutil.iter_modules(hidden.__path__):
+        module = importlib.import_module(f"{hidden.__name__}.{info.name}")
+        out[module.__name__] = tuple(n for n, v in vars(module).items()
+                                     if callable(v) and getattr(v, "__module__", None) == module.__name__)
+    return out
+
+
+def capture() -> None:
+    """Snapshot the watched names. Only the first call records anything."""
+    if _SNAPSHOT:
+        return
+    import seqcourse.checks  # noqa: F401  (watched below)
+    import seqcourse.train  # noqa: F401
+
+    # torch patches some of its own functions when these are first imported (torch._dynamo wraps
+    # torch.manual_seed, and the optimisers import it lazily): let that happen before the snapshot.
+    import torch._dynamo  # noqa: F401
+    import torch.optim  # noqa: F401
+
+    for path, names in {**_WATCHED, **_hidden_modules()}.items():
+        owner = _resolve(path)
+        for name in names:
+            _SNAPSHOT[(path, name)] = _get(owner, name)
+
+
+def replaced() -> list[str]:
+    """Names whose current object is not the one captured."""
+    out = []
+    for (path, name), original in _SNAPSHOT.items():
+        try:
+            current = _get(_resolve(path), name)
+        except Exception:  # a module removed from sys.modules, say
+            current = None
+        if current is not original:
+            out.append(f"{path}.{name}")
+    return out
+
+
+def verify() -> None:
+    """Fail if any function the tests rely on was replaced since the setup cell ran."""
+    if not _SNAPSHOT:
+        raise TamperError("the tamper guard holds no snapshot: run the notebook's setup cell first")
+    changed = replaced()
+    if changed:
+        raise TamperError(
+            "these functions were replaced after the setup cell ran: " + ", ".join(changed) +
+            ". Tests cannot be trusted while they are; restart the kernel and do not reassign "
+            "library functions in your code.")
+
+
+# Keep pristine references for our own use, taken before anything else can run.
+ORIGINAL_BUILTINS = {name: getattr(builtins, name) for name in _WATCHED["builtins"]}
+ORIGINAL_ISFINITE = math.isfinite
+ORIGINAL_NUMPY_ALLCLOSE = numpy.allclose

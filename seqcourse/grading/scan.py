@@ -1,0 +1,109 @@
+"""Static scan of student code for tampering, run at grading time.
+
+A runtime guard cannot see everything (a student may patch something no test watches, or patch
+the guard). So grading also reads the student's cells with Python's ``ast`` and flags what an
+honest answer never needs: assigning to an attribute of an imported module, ``setattr`` or
+``delattr`` on one, touching ``builtins``/``__builtins__``/``sys.modules``, or reaching the
+guard. A finding does not change the score by itself; it marks the submission "needs review".
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+_ALWAYS_MODULES = {"torch", "np", "numpy", "nn", "F", "math", "builtins", "sys", "seqcourse",
+                   "guard", "checks", "os", "random", "matplotlib", "plt"}
+_FORBIDDEN_NAMES = {"__builtins__", "builtins", "ctypes", "gc", "_SNAPSHOT"}
+_FORBIDDEN_ATTRS = {"modules", "_SNAPSHOT", "settrace", "setprofile", "__code__", "__globals__",
+                    "__dict__", "__class__", "f_globals", "f_locals", "__subclasses__"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    cell: str
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.cell}, line {self.line}: {self.what}"
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None) -> list[Finding]:
+    """Findings in one cell's source. ``modules``: names bound to modules by earlier cells."""
+    # IPython magics and shell escapes are not Python; blank them so ast can parse the rest.
+    lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError as exc:
+        return [Finding(cell, exc.lineno or 0, f"does not parse as Python ({exc.msg})")]
+    mods = set(_ALWAYS_MODULES) | set(modules or ()) | _imported_names(tree)
+    out: list[Finding] = []
+
+    def flag(node, what):
+        out.append(Finding(cell, getattr(node, "lineno", 0), what))
+
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for t in targets:
+            for sub in ast.walk(t):
+                if isinstance(sub, ast.Attribute) and _root_name(sub) in mods:
+                    flag(node, f"assigns to {ast.unparse(sub)}, an attribute of a module")
+                    break
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in {"setattr", "delattr"} and node.args:
+                flag(node, f"calls {node.func.id}() on {ast.unparse(node.args[0])}")
+            if node.func.id in {"exec", "eval", "compile", "__import__", "globals"}:
+                flag(node, f"calls {node.func.id}()")
+        if isinstance(node, ast.Name) and node.id in _FORBIDDEN_NAMES:
+            flag(node, f"uses {node.id}")
+        if isinstance(node, ast.Attribute) and node.attr in _FORBIDDEN_ATTRS:
+            flag(node, f"uses .{node.attr}")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mod = node.module if isinstance(node, ast.ImportFrom) else None
+            names = [a.name for a in node.names]
+            if (mod or "").startswith("seqcourse.grading") or any(
+                    n.startswith(("seqcourse.grading", "builtins", "ctypes", "gc")) for n in names):
+                flag(node, f"imports {mod or ', '.join(names)}")
+    return sorted(set(out), key=lambda f: (f.cell, f.line, f.what))
+
+
+def scan_notebook(nb) -> list[Finding]:
+    """Scan the cells a student may edit (nbgrader solution cells) of an nbformat notebook."""
+    findings: list[Finding] = []
+    modules: set[str] = set()
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        label = meta.get("grade_id") or f"cell {i}"
+        try:
+            modules |= _imported_names(ast.parse(cell.source))
+        except SyntaxError:
+            pass
+        # Student-editable: solution cells and every cell nbgrader neither locks nor grades
+        # (including cells the student added, which have no nbgrader metadata at all).
+        locked = meta.get("locked", False) or (meta.get("grade", False) and not meta.get("solution"))
+        if not locked:
+            findings += scan_source(cell.source, label, modules)
+    return findings

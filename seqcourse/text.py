@@ -1,0 +1,96 @@
+"""Characters to integer ids, and ragged sequences to padded batches.
+
+Shape notation used across the course: B batch, T time (sequence length), E embedding size,
+H hidden size, V vocabulary size, C number of classes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+class CharVocab:
+    """A character vocabulary. Id 0 is padding, id 1 stands for characters never seen in training."""
+
+    def __init__(self, chars: Iterable[str]):
+        unique = sorted(set(chars) - {PAD, UNK})
+        if any(len(c) != 1 for c in unique):
+            raise ValueError("CharVocab takes single characters; use CharVocab.from_texts for words")
+        self.itos: list[str] = [PAD, UNK, *unique]
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], min_count: int = 1) -> CharVocab:
+        counts = Counter(c for t in texts for c in t)
+        return cls(c for c, n in counts.items() if n >= min_count)
+
+    pad_id = 0
+    unk_id = 1
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, got {type(text).__name__}")
+        return [self.stoi.get(c, self.unk_id) for c in text]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.pad_id:
+                continue
+            out.append(self.itos[i] if 0 <= i < len(self.itos) else "?")
+        return "".join(c if c != UNK else "?" for c in out)
+
+    def __repr__(self) -> str:
+        return f"CharVocab(size={len(self)}, e.g. {''.join(self.itos[2:12])!r}...)"
+
+
+def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad integer sequences. Returns ``tokens`` (B, T) int64 and ``lengths`` (B,) int64."""
+    if len(seqs) == 0:
+        raise ValueError("pad_sequences needs at least one sequence")
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    if (lengths == 0).any():
+        raise ValueError(f"empty sequence at positions {torch.nonzero(lengths == 0).flatten().tolist()}")
+    tokens = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        tokens[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+    return tokens, lengths
+
+
+class LabelledTexts(Dataset):
+    """Texts with integer labels, encoded once with a vocabulary."""
+
+    def __init__(self, texts: Sequence[str], labels: Sequence[int], vocab: CharVocab):
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        self.texts = list(texts)
+        self.ids = [vocab.encode(t) for t in texts]
+        self.labels = list(labels)
+        self.pad_id = vocab.pad_id
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.ids[i], self.labels[i]
+
+    def collate(self, batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batch as ``(tokens (B, T), lengths (B,), labels (B,))``."""
+        seqs, labels = zip(*batch, strict=True)
+        tokens, lengths = pad_sequences(seqs, self.pad_id)
+        return tokens, lengths, torch.tensor(labels, dtype=torch.long)
+
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
+                          generator=generator)

@@ -1,0 +1,114 @@
+"""A small training loop with a progress bar and per-epoch metrics.
+
+The lesson's ``train_step`` (one optimisation step on one batch) is passed in, so the loop is
+plumbing and the learning step stays the learner's work.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Batch = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics; ``rows`` is a list of dicts, one per epoch."""
+
+    rows: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [r[key] for r in self.rows]
+
+    def last(self, key: str) -> float:
+        return self.rows[-1][key]
+
+    def best(self, key: str, mode: str = "max") -> float:
+        values = self[key]
+        return max(values) if mode == "max" else min(values)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return tuple(t.to(device) for t in batch)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, loss_fn: Callable, device: torch.device | str = "cpu"):
+    """Mean loss, accuracy and the predictions over ``loader``.
+
+    Batches are ``(tokens, lengths, labels)``; the model is called as ``model(tokens, lengths)``.
+    Returns ``(loss, accuracy, predictions (N,), labels (N,))``.
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, preds, golds = 0.0, [], []
+    for batch in loader:
+        tokens, lengths, labels = to_device(batch, torch.device(device))
+        logits = model(tokens, lengths)
+        total_loss += float(loss_fn(logits, labels)) * len(labels)
+        preds.append(logits.argmax(dim=-1).cpu())
+        golds.append(labels.cpu())
+    model.train(was_training)
+    if not preds:
+        raise ValueError("evaluate got an empty loader")
+    preds, golds = torch.cat(preds), torch.cat(golds)
+    return total_loss / len(golds), float((preds == golds).float().mean()), preds, golds
+
+
+def fit(model: nn.Module, train_loader, val_loader, optimizer: torch.optim.Optimizer,
+        loss_fn: Callable, train_step: Callable, epochs: int,
+        device: torch.device | str = "cpu", progress: bool = True, log_every: int = 1) -> History:
+    """Train for ``epochs`` epochs with ``train_step(model, batch, optimizer, loss_fn) -> float``.
+
+    Shows a progress bar over batches, prints one line of metrics per ``log_every`` epochs and
+    returns a :class:`History` with ``train_loss``, ``val_loss`` and ``val_acc`` per epoch.
+    Stops with a clear error if the loss becomes NaN or infinite.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = torch.device(device)
+    model.to(device)
+    history = History()
+    start = time.perf_counter()
+    total = epochs * len(train_loader)
+    with tqdm(total=total, desc="training", unit="batch", disable=not progress, leave=False) as bar:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            running, seen = 0.0, 0
+            for batch in train_loader:
+                batch = to_device(batch, device)
+                loss = train_step(model, batch, optimizer, loss_fn)
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"loss became {loss} at epoch {epoch}: lower the learning rate, or check "
+                        "the model for a division by zero or a log of zero")
+                n = len(batch[-1])
+                running, seen = running + loss * n, seen + n
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{running / seen:.3f}")
+            val_loss, val_acc, _, _ = evaluate(model, val_loader, loss_fn, device)
+            row = dict(epoch=epoch, train_loss=running / seen, val_loss=val_loss, val_acc=val_acc)
+            history.rows.append(row)
+            if progress and (epoch % log_every == 0 or epoch == epochs):
+                print(f"epoch {epoch:3d}  train loss {row['train_loss']:.3f}  "
+                      f"val loss {val_loss:.3f}  val acc {val_acc:.3f}")
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def confusion_matrix(preds: torch.Tensor, golds: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts (C, C): row = true class, column = predicted class."""
+    idx = golds.long() * num_classes + preds.long()
+    return torch.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
