@@ -29,13 +29,13 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "cpu": {
         "01-rnn-cell": dict(
-            max_per_language=300, emb_size=32, hid_size=128, epochs=25, batch_size=32, lr=2e-3,
+            max_per_language=300, emb_size=32, hid_size=128, epochs=12, batch_size=32, lr=2e-3,
             min_val_accuracy=0.55,
         ),
     },
     "gpu": {
         "01-rnn-cell": dict(
-            max_per_language=300, emb_size=64, hid_size=256, epochs=40, batch_size=64, lr=1e-3,
+            max_per_language=300, emb_size=64, hid_size=256, epochs=15, batch_size=64, lr=1e-3,
             min_val_accuracy=0.55,
         ),
     },

@@ -235,7 +235,8 @@ def test_train_step(train_step) -> None:
     for p in model.parameters():
         p.grad = torch.full_like(p, 5.0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    expected_loss = float(loss_fn(model(batch[0], batch[1]), batch[2]))
+    with torch.no_grad():
+        expected_loss = float(loss_fn(model(batch[0], batch[1]), batch[2]))
     ref = _Linear()
     ref.load_state_dict(model.state_dict())
     loss_fn(ref(batch[0], batch[1]), batch[2]).backward()
