@@ -146,3 +146,28 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     finally:
         kernel.close()
     return results
+
+
+def notebook_with(assignment: str, replacements: dict[str, str], prepend: str = "",
+                  solutions_dir: Path | None = None):
+    """The solution notebook with solution cells replaced (grade id -> source).
+
+    ``prepend`` is put before the first solution cell's source, the way a student would add code
+    to the first cell they may edit. Used to build wrong or tampered submissions for tests.
+    """
+    src = Path(solutions_dir) if solutions_dir else REPO_ROOT / "solutions"
+    nb = nbformat.read(next((src / assignment).glob("*.ipynb")), as_version=4)
+    unknown = set(replacements) - {_grade_id(c) for c in nb.cells if _is_solution(c)}
+    if unknown:
+        raise ValueError(f"not solution cells of {assignment}: {sorted(unknown)}")
+    first = True
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not _is_solution(cell):
+            continue
+        if _grade_id(cell) in replacements:
+            cell.source = replacements[_grade_id(cell)].strip("\n")
+        if first and prepend:
+            cell.source = prepend.strip("\n") + "\n\n" + cell.source
+        first = False
+        cell.outputs = []
+    return nb

@@ -1,0 +1,122 @@
+"""The tamper guard and the static scan, in this process."""
+
+import nbformat
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_notebook
+
+from seqcourse import checks
+from seqcourse.grading import guard
+from seqcourse.grading.scan import scan_notebook, scan_source
+
+guard.capture()
+
+
+@pytest.fixture
+def restore():
+    saved = {}
+
+    def patch(owner, name, value):
+        saved[(owner, name)] = guard._get(owner, name)
+        setattr(owner, name, value)
+
+    yield patch
+    for (owner, name), value in saved.items():
+        if isinstance(owner, type) and name not in owner.__dict__:
+            delattr(owner, name)  # it was inherited: removing ours restores it
+        else:
+            setattr(owner, name, value)
+    assert guard.replaced() == []
+
+
+@pytest.mark.parametrize("owner,name", [
+    (torch, "allclose"), (torch.testing, "assert_close"), (torch.Tensor, "__sub__"),
+    (torch.Tensor, "abs"), (checks, "check_close"), (torch, "manual_seed"),
+])
+def test_replacing_a_watched_function_is_detected(restore, owner, name):
+    restore(owner, name, lambda *a, **k: True)
+    with pytest.raises(guard.TamperError, match=name):
+        guard.verify()
+    with pytest.raises(guard.TamperError):
+        checks.check_shape(torch.ones(2), (2,))
+
+
+def test_hidden_test_functions_are_watched(restore):
+    from seqcourse.grading.hidden import lesson01
+
+    restore(lesson01, "test_rnn_cell", lambda f: None)
+    assert "seqcourse.grading.hidden.lesson01.test_rnn_cell" in guard.replaced()
+
+
+def test_checks_survive_a_replaced_verify(restore):
+    restore(guard, "verify", lambda: None)
+    # checks kept their own reference to the real verify, which now reports the replacement
+    with pytest.raises(guard.TamperError, match="guard.verify"):
+        checks.check_close(torch.ones(2), torch.ones(2))
+
+
+def test_check_close_messages():
+    a = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    checks.check_close(a, a.clone())
+    with pytest.raises(checks.CheckError, match="shape"):
+        checks.check_close(a.T, a)
+    with pytest.raises(checks.CheckError, match="tanh"):
+        checks.check_close(a, torch.tanh(a))
+    with pytest.raises(checks.CheckError, match="2 times"):
+        checks.check_close(2 * a, a)
+    with pytest.raises(checks.CheckError, match=r"first at index \(1, 2\)"):
+        b = a.clone()
+        b[1, 2] += 1
+        checks.check_close(b, a)
+    with pytest.raises(checks.CheckError, match="NaN"):
+        checks.check_close(a.log(), a)
+    with pytest.raises(checks.CheckError, match="torch.Tensor"):
+        checks.check_close([1.0], torch.ones(1))
+    with pytest.raises(checks.CheckError, match="before updating"):
+        x = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(1))
+        checks.check_close(torch.cat([torch.zeros(2, 1, 3), x[:, :-1]], 1), x)
+
+
+def test_check_shape_and_true():
+    checks.check_shape(torch.zeros(2, 3), (2, None))
+    with pytest.raises(checks.CheckError, match="another order"):
+        checks.check_shape(torch.zeros(3, 2), (2, 3))
+    checks.check_true(torch.tensor(True), "fine")
+    with pytest.raises(checks.CheckError, match="nope"):
+        checks.check_true(False, "nope", hint="look here")
+
+
+@pytest.mark.parametrize("src", [
+    "import torch\ntorch.allclose = lambda *a, **k: True",
+    "setattr(torch, 'equal', lambda *a: True)",
+    "import seqcourse.checks as c\nc.check_close = print",
+    "torch.Tensor.__eq__ = lambda a, b: True",
+    "__builtins__['abs'] = lambda x: 0",
+    "import builtins\nbuiltins.all = lambda x: True",
+    "from seqcourse.grading import guard",
+    "import sys\nsys.modules['torch'].allclose = None",
+    "np.testing.assert_allclose = lambda *a, **k: None",
+    "hidden.test_rnn_cell = lambda f: None",
+])
+def test_scan_flags_tampering(src):
+    assert scan_source(src, modules={"hidden"}), src
+
+
+@pytest.mark.parametrize("src", [
+    "def rnn_cell(x, s, W, U, b):\n    return torch.tanh(x @ W + s @ U + b)",
+    "class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.rnn = nn.RNN(2, 3)",
+    "%timeit x = 1\nmodel.out = nn.Linear(2, 3)",
+])
+def test_scan_passes_honest_code(src):
+    assert scan_source(src) == []
+
+
+def test_scan_notebook_reads_only_student_cells():
+    nb = new_notebook(cells=[
+        new_code_cell("import torch"),
+        new_code_cell("torch.allclose = None", metadata={"nbgrader": {"grade": True, "locked": True}}),
+        new_code_cell("torch.equal = None", metadata={"nbgrader": {"solution": True, "grade_id": "ex"}}),
+        new_code_cell("torch.isclose = None"),  # a cell the student added
+    ])
+    found = scan_notebook(nbformat.from_dict(nb))
+    assert [f.cell for f in found] == ["ex", "cell 3"]

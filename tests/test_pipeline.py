@@ -1,0 +1,113 @@
+"""The whole path through nbgrader: release, stubs, solution, a mistake, and tampering.
+
+Each autograde runs the notebook in a fresh kernel under nbgrader, with the ci budget, in a
+scratch course (its own gradebook), exactly as an instructor's `nbgrader autograde` would.
+"""
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from seqcourse.cli import release_differences
+from seqcourse.grading.mistakes import load_catalogue, notebook_with
+from seqcourse.grading.nbg import ScratchCourse, assignments
+from seqcourse.paths import REPO_ROOT
+
+pytestmark = pytest.mark.pipeline
+LESSONS = assignments()
+
+
+@pytest.fixture(scope="module")
+def course():
+    with ScratchCourse(LESSONS) as c:
+        yield c
+
+
+def _grade(course, tmp_path, aid, nb, student):
+    path = tmp_path / f"{student}.ipynb"
+    nbformat.write(nb, path)
+    return course.autograde(aid, path, student)
+
+
+def test_lessons_match_a_fresh_generation():
+    assert release_differences(LESSONS) == []
+
+
+@pytest.mark.parametrize("aid", LESSONS)
+def test_solution_gets_full_marks(course, aid):
+    nb = next((REPO_ROOT / "solutions" / aid).glob("*.ipynb"))
+    report = course.autograde(aid, nb, "solution")
+    assert report.max_score > 0
+    assert report.score == report.max_score, report.summary()
+    assert report.status == "graded", report.summary()
+
+
+@pytest.mark.parametrize("aid", LESSONS)
+def test_untouched_stub_scores_zero(course, aid):
+    stub = next((REPO_ROOT / "lessons" / aid).glob("*.ipynb"))
+    report = course.autograde(aid, stub, "stub")
+    assert report.score == 0, report.summary()
+    assert all(c.score == 0 for c in report.cells)
+    assert "NotImplementedError" in report.cells[0].message
+
+
+@pytest.mark.parametrize("aid", LESSONS)
+def test_nbgrader_validate_from_repo_root(aid):
+    """nbgrader's own command, with the repo's config, finds every test failing on the stub."""
+    stub = next((REPO_ROOT / "lessons" / aid).glob("*.ipynb"))
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "--invert", str(stub)],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert "Success! The notebook does not pass any tests." in run.stdout, run.stdout + run.stderr
+
+
+def test_a_catalogued_mistake_loses_points_end_to_end(course, tmp_path):
+    mistake = next(m for m in load_catalogue("01-rnn-cell") if m.name == "last-padded-position")
+    report = _grade(course, tmp_path, "01-rnn-cell",
+                    notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "mistake")
+    scores = {c.grade_id: c.score for c in report.cells}
+    assert scores["test_SurnameRNN"] == 0, report.summary()
+    assert report.score < report.max_score
+    assert scores["test_rnn_cell"] > 0  # the other exercises keep their points
+
+
+def _first_mistakes(aid):
+    chosen = {}
+    for m in load_catalogue(aid):
+        chosen.setdefault(m.cell, m.source)
+    return chosen
+
+
+TAMPERING = {
+    "patch-torch-allclose": "import torch\ntorch.allclose = lambda *a, **k: True",
+    "patch-library-checks": ("import seqcourse.checks\n"
+                             "seqcourse.checks.check_close = lambda *a, **k: None\n"
+                             "seqcourse.checks.check_true = lambda *a, **k: None\n"
+                             "seqcourse.checks.check_shape = lambda *a, **k: None"),
+    "patch-tensor-comparison": ("import torch\ntorch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n"
+                                "torch.Tensor.all = lambda self, *a, **k: torch.tensor(True)"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(TAMPERING))
+def test_tampering_with_wrong_answers_earns_nothing(course, tmp_path, attack):
+    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"), prepend=TAMPERING[attack])
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, attack)
+    assert report.score == 0, report.summary()
+    assert report.status == "needs review", report.summary()
+
+
+def test_rebinding_test_helpers_in_the_notebook_earns_nothing(course, tmp_path):
+    """Visible tests call names from the notebook; hidden tests import their own and still fail."""
+    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"),
+                       prepend="check_close = check_true = check_shape = check_type = lambda *a, **k: None")
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, "rebind")
+    assert report.score == 0, report.summary()
+
+
+def test_tampering_with_right_answers_earns_nothing(course, tmp_path):
+    nb = notebook_with("01-rnn-cell", {}, prepend=TAMPERING["patch-torch-allclose"])
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, "tamper-right")
+    assert report.score == 0, report.summary()
+    assert "replaced" in report.cells[0].message

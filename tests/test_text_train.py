@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch import nn
+
+from seqcourse.text import CharVocab, LabelledTexts, pad_sequences
+from seqcourse.train import History, confusion_matrix, evaluate, fit
+
+
+def test_vocab_round_trip_and_unknowns():
+    vocab = CharVocab.from_texts(["abc", "abd"])
+    assert vocab.pad_id == 0 and vocab.unk_id == 1 and len(vocab) == 6
+    assert vocab.decode(vocab.encode("abd")) == "abd"
+    assert vocab.encode("z") == [vocab.unk_id]
+    assert vocab.decode(vocab.encode("az")) == "a?"
+    with pytest.raises(TypeError):
+        vocab.encode(["a"])
+
+
+def test_pad_sequences():
+    tokens, lengths = pad_sequences([[3, 4, 5], [6]])
+    assert tokens.tolist() == [[3, 4, 5], [6, 0, 0]] and lengths.tolist() == [3, 1]
+    with pytest.raises(ValueError, match="empty"):
+        pad_sequences([[1], []])
+    with pytest.raises(ValueError):
+        pad_sequences([])
+
+
+def test_loader_batches_are_padded_and_deterministic():
+    vocab = CharVocab.from_texts(["ab", "abc", "b"])
+    data = LabelledTexts(["ab", "abc", "b", "ca"], [0, 1, 0, 1], vocab)
+    first = [b[0].tolist() for b in data.loader(2, shuffle=True, seed=3)]
+    again = [b[0].tolist() for b in data.loader(2, shuffle=True, seed=3)]
+    assert first == again
+    tokens, lengths, labels = next(iter(data.loader(4, shuffle=False)))
+    assert tokens.shape == (4, 3) and lengths.tolist() == [2, 3, 1, 2] and labels.tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError):
+        LabelledTexts(["a"], [0, 1], vocab)
+
+
+class _FirstToken(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(6, 2)
+
+    def forward(self, tokens, lengths):
+        return self.emb(tokens[:, 0])
+
+
+def _step(model, batch, optimizer, loss_fn):
+    tokens, lengths, labels = batch
+    optimizer.zero_grad()
+    loss = loss_fn(model(tokens, lengths), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_fit_learns_and_records_history(capsys):
+    torch.manual_seed(0)
+    vocab = CharVocab("abcd")
+    texts = ["ab", "ba", "ca", "da"] * 8
+    data = LabelledTexts(texts, [0, 1, 0, 1] * 8, vocab)
+    model = _FirstToken()
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    hist = fit(model, data.loader(8, True), data.loader(32, False), opt, nn.CrossEntropyLoss(), _step,
+               epochs=15, log_every=5)
+    assert isinstance(hist, History) and len(hist) == 15
+    assert hist.last("val_acc") == 1.0 and hist["train_loss"][-1] < hist["train_loss"][0]
+    assert hist.best("val_loss", "min") <= hist.last("val_loss")
+    assert capsys.readouterr().out.count("epoch") == 3
+    loss, acc, preds, golds = evaluate(model, data.loader(32, False), nn.CrossEntropyLoss())
+    assert acc == 1.0 and preds.shape == golds.shape == (32,)
+
+
+def test_fit_stops_on_nan():
+    vocab = CharVocab("ab")
+    data = LabelledTexts(["ab"] * 4, [0] * 4, vocab)
+    model = _FirstToken()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        fit(model, data.loader(2, False), data.loader(2, False), opt, nn.CrossEntropyLoss(),
+            lambda *a: float("nan"), epochs=1, progress=False)
+    with pytest.raises(ValueError):
+        fit(model, data.loader(2, False), data.loader(2, False), opt, nn.CrossEntropyLoss(), _step, 0)
+
+
+def test_confusion_matrix():
+    cm = confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+def test_plots_return_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from seqcourse.plots import plot_confusion, plot_history, plot_states
+
+    hist = History(rows=[dict(epoch=1, train_loss=1.0, val_loss=1.1, val_acc=0.5),
+                         dict(epoch=2, train_loss=0.8, val_loss=1.0, val_acc=0.6)])
+    assert plot_history(hist).axes
+    assert plot_confusion([[2, 1], [0, 3]], ["a", "b"]).axes
+    assert plot_states(torch.zeros(4, 3), list("abcd")).axes
