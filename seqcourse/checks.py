@@ -78,7 +78,7 @@ def check_shape(x, expected: tuple, name: str = "output", hint: str | None = Non
     if not _is_tensor(x):
         _fail(f"{name} should be a torch.Tensor, got {type(x).__name__}.", hint)
     got = _tuple(x.shape)
-    ok = _len(got) == _len(expected) and all(e is None or e == g for e, g in zip(expected, got))
+    ok = _len(got) == _len(expected) and all(e is None or e == g for e, g in zip(expected, got, strict=False))
     if not ok:
         extra = ""
         if _len(got) == _len(expected) and sorted(got) == sorted(e for e in expected if e is not None):

@@ -1,8 +1,8 @@
 """The dependency files agree, and CI runs exactly the README's test command."""
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 

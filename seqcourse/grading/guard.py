@@ -91,13 +91,13 @@ def capture() -> None:
     """Snapshot the watched names. Only the first call records anything."""
     if _SNAPSHOT:
         return
-    import seqcourse.checks  # noqa: F401  (watched below)
-    import seqcourse.train  # noqa: F401
-
     # torch patches some of its own functions when these are first imported (torch._dynamo wraps
     # torch.manual_seed, and the optimisers import it lazily): let that happen before the snapshot.
     import torch._dynamo  # noqa: F401
     import torch.optim  # noqa: F401
+
+    import seqcourse.checks  # noqa: F401  (watched below)
+    import seqcourse.train  # noqa: F401
 
     for path, names in {**_WATCHED, **_hidden_modules()}.items():
         owner = _resolve(path)
