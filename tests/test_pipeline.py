@@ -72,42 +72,13 @@ def test_a_catalogued_mistake_loses_points_end_to_end(course, tmp_path):
     assert scores["test_rnn_cell"] > 0  # the other exercises keep their points
 
 
-def _first_mistakes(aid):
-    chosen = {}
-    for m in load_catalogue(aid):
-        chosen.setdefault(m.cell, m.source)
-    return chosen
-
-
-TAMPERING = {
-    "patch-torch-allclose": "import torch\ntorch.allclose = lambda *a, **k: True",
-    "patch-library-checks": ("import seqcourse.checks\n"
-                             "seqcourse.checks.check_close = lambda *a, **k: None\n"
-                             "seqcourse.checks.check_true = lambda *a, **k: None\n"
-                             "seqcourse.checks.check_shape = lambda *a, **k: None"),
-    "patch-tensor-comparison": ("import torch\ntorch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n"
-                                "torch.Tensor.all = lambda self, *a, **k: torch.tensor(True)"),
-}
-
-
-@pytest.mark.parametrize("attack", sorted(TAMPERING))
-def test_tampering_with_wrong_answers_earns_nothing(course, tmp_path, attack):
-    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"), prepend=TAMPERING[attack])
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, attack)
-    assert report.score == 0, report.summary()
-    assert report.status == "needs review", report.summary()
-
-
-def test_rebinding_test_helpers_in_the_notebook_earns_nothing(course, tmp_path):
-    """Visible tests call names from the notebook; hidden tests import their own and still fail."""
-    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"),
-                       prepend="check_close = check_true = check_shape = check_type = lambda *a, **k: None")
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, "rebind")
-    assert report.score == 0, report.summary()
-
-
-def test_tampering_with_right_answers_earns_nothing(course, tmp_path):
-    nb = notebook_with("01-rnn-cell", {}, prepend=TAMPERING["patch-torch-allclose"])
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, "tamper-right")
-    assert report.score == 0, report.summary()
-    assert "replaced" in report.cells[0].message
+def test_feedback_hides_hidden_tests_and_export_works(course, tmp_path):
+    mistake = next(m for m in load_catalogue("01-rnn-cell") if m.name == "no-bias")
+    report = _grade(course, tmp_path, "01-rnn-cell",
+                    notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "feedback")
+    html = course.feedback("01-rnn-cell", "feedback").read_text(encoding="utf-8")
+    assert "Exercise 1: visible tests passed." in html  # the student's own results are shown
+    assert "BEGIN HIDDEN TESTS" not in html and "hidden.test_rnn_cell" not in html
+    assert report.score < report.max_score
+    csv = course.export_csv(tmp_path / "grades.csv").read_text(encoding="utf-8")
+    assert "feedback" in csv and "01-rnn-cell" in csv

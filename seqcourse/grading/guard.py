@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import math
+import os
 
 import numpy
 import torch
@@ -87,8 +88,28 @@ def _hidden_modules() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _short_tracebacks_while_grading() -> None:
+    """While nbgrader runs the notebook, print tracebacks without source lines.
+
+    A traceback's context lines would show the hidden tests' cell and library source in the
+    feedback. The checks' messages say what is wrong; the learner still gets full tracebacks
+    when working in JupyterLab.
+    """
+    if not os.environ.get("NBGRADER_EXECUTION"):
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("xmode", "Minimal")
+
+
 def capture() -> None:
-    """Snapshot the watched names. Only the first call records anything."""
+    """Snapshot the watched names (only the first call records anything); shorten tracebacks
+    while grading."""
+    _short_tracebacks_while_grading()
     if _SNAPSHOT:
         return
     # torch patches some of its own functions when these are first imported (torch._dynamo wraps

@@ -162,6 +162,28 @@ class ScratchCourse:
         return report
 
 
+    def feedback(self, assignment: str, student: str) -> Path:
+        """Generate the HTML feedback for an autograded submission; return its path."""
+        with _quiet():
+            _check(self.api.generate_feedback(assignment, student, force=True),
+                   f"generate_feedback {assignment} for {student}")
+        html = sorted((self.root / "autograder" / "feedback" / student / assignment).glob("*.html"))
+        if not html:
+            raise RuntimeError(f"nbgrader wrote no feedback for {student}/{assignment}")
+        return html[0]
+
+    def export_csv(self, path: Path) -> Path:
+        """Export the gradebook as nbgrader's grades CSV."""
+        from nbgrader.apps import ExportApp
+
+        app = ExportApp(config=self.config)
+        app.config.CsvExportPlugin.to = str(path)
+        with _quiet():
+            app.initialize([])
+            app.start()
+        return Path(path)
+
+
 def _cell_order(nb, grade_id: str) -> int:
     for i, cell in enumerate(nb.cells):
         if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:

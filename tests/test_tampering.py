@@ -1,0 +1,66 @@
+"""Tampering earns nothing: patched comparisons, patched library checks, rebound helpers.
+
+Each case is a real nbgrader autograde of lesson 01 in a scratch course. The runtime guard fails
+every test cell, and the static scan marks module patches "needs review".
+"""
+
+import nbformat
+import pytest
+
+from seqcourse.grading.mistakes import load_catalogue, notebook_with
+from seqcourse.grading.nbg import ScratchCourse
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(scope="module")
+def course():
+    with ScratchCourse(["01-rnn-cell"]) as c:
+        yield c
+
+
+def _grade(course, tmp_path, aid, nb, student):
+    path = tmp_path / f"{student}.ipynb"
+    nbformat.write(nb, path)
+    return course.autograde(aid, path, student)
+
+
+def _first_mistakes(aid):
+    chosen = {}
+    for m in load_catalogue(aid):
+        chosen.setdefault(m.cell, m.source)
+    return chosen
+
+
+TAMPERING = {
+    "patch-torch-allclose": "import torch\ntorch.allclose = lambda *a, **k: True",
+    "patch-library-checks": ("import seqcourse.checks\n"
+                             "seqcourse.checks.check_close = lambda *a, **k: None\n"
+                             "seqcourse.checks.check_true = lambda *a, **k: None\n"
+                             "seqcourse.checks.check_shape = lambda *a, **k: None"),
+    "patch-tensor-comparison": ("import torch\ntorch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n"
+                                "torch.Tensor.all = lambda self, *a, **k: torch.tensor(True)"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(TAMPERING))
+def test_tampering_with_wrong_answers_earns_nothing(course, tmp_path, attack):
+    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"), prepend=TAMPERING[attack])
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, attack)
+    assert report.score == 0, report.summary()
+    assert report.status == "needs review", report.summary()
+
+
+def test_rebinding_test_helpers_in_the_notebook_earns_nothing(course, tmp_path):
+    """Visible tests call names from the notebook; hidden tests import their own and still fail."""
+    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"),
+                       prepend="check_close = check_true = check_shape = check_type = lambda *a, **k: None")
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, "rebind")
+    assert report.score == 0, report.summary()
+
+
+def test_tampering_with_right_answers_earns_nothing(course, tmp_path):
+    nb = notebook_with("01-rnn-cell", {}, prepend=TAMPERING["patch-torch-allclose"])
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, "tamper-right")
+    assert report.score == 0, report.summary()
+    assert "replaced" in report.cells[0].message
