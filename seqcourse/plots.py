@@ -26,7 +26,9 @@ def plot_history(history, title: str = "training", metrics=("train_loss", "val_l
         ax2.set_ylim(0, 1)
         l2, lab2 = ax2.get_legend_handles_labels()
         lines, labels = lines + l2, labels + lab2
-    ax.legend(lines, labels, loc="center right")
+    # Below the axes: inside, it would cover one of the curves whatever corner it took.
+    ax.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(labels),
+              frameon=False)
     fig.tight_layout()
     return fig
 
