@@ -57,6 +57,24 @@ def test_rebinding_test_helpers_in_the_notebook_earns_nothing(course, tmp_path):
                        prepend="check_close = check_true = check_shape = check_type = lambda *a, **k: None")
     report = _grade(course, tmp_path, "01-rnn-cell", nb, "rebind")
     assert report.score == 0, report.summary()
+    assert report.status == "needs review", report.summary()
+
+
+def test_replacing_hidden_tests_is_flagged_for_review(course, tmp_path):
+    """The strongest attack inside one kernel: no-op hidden tests and no-op visible helpers.
+
+    Every name a test cell looks up can be rebound by code in the same kernel, so the runtime
+    guard cannot stop this one; the static scan must flag it, and the grader must review it.
+    """
+    attack = ("import seqcourse.grading.hidden.lesson01 as h\n"
+              "for n in dir(h):\n"
+              "    if n.startswith('test_'):\n"
+              "        setattr(h, n, lambda *a, **k: None)\n"
+              "check_close = check_true = check_shape = check_type = lambda *a, **k: None")
+    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"), prepend=attack)
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, "hidden-replaced")
+    assert report.status == "needs review", report.summary()
+    assert any("setattr" in f for f in report.findings)
 
 
 def test_tampering_with_right_answers_earns_nothing(course, tmp_path):

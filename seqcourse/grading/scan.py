@@ -16,7 +16,8 @@ _ALWAYS_MODULES = {"torch", "np", "numpy", "nn", "F", "math", "builtins", "sys",
                    "guard", "checks", "os", "random", "matplotlib", "plt"}
 _FORBIDDEN_NAMES = {"__builtins__", "builtins", "ctypes", "gc", "_SNAPSHOT"}
 _FORBIDDEN_ATTRS = {"modules", "_SNAPSHOT", "settrace", "setprofile", "__code__", "__globals__",
-                    "__dict__", "__class__", "f_globals", "f_locals", "__subclasses__"}
+                    "__dict__", "__class__", "f_globals", "f_locals", "__subclasses__", "__closure__",
+                    "cell_contents", "__wrapped__", "_BUDGETS"}
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,28 @@ def _imported_names(tree: ast.AST) -> set[str]:
     return names
 
 
-def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None) -> list[Finding]:
-    """Findings in one cell's source. ``modules``: names bound to modules by earlier cells."""
+def _bound_names(tree: ast.AST) -> dict[str, ast.AST]:
+    """Names a piece of code binds at any level: assignments, defs, classes, imports, loops."""
+    out: dict[str, ast.AST] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.setdefault(node.name, node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                out.setdefault((a.asname or a.name).split(".")[0], node)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            out.setdefault(node.id, node)
+    return out
+
+
+def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None,
+                protected: set[str] | None = None) -> list[Finding]:
+    """Findings in one cell's source.
+
+    ``modules``: names bound to modules by earlier cells. ``protected``: names the notebook's
+    locked setup cells define (the test helpers, the budget...), which a student cell must not
+    rebind at module level.
+    """
     # IPython magics and shell escapes are not Python; blank them so ast can parse the rest.
     lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
     try:
@@ -58,6 +79,16 @@ def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None
 
     def flag(node, what):
         out.append(Finding(cell, getattr(node, "lineno", 0), what))
+
+    if protected:
+        top = ast.Module(body=[n for n in tree.body if not isinstance(
+            n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))], type_ignores=[])
+        for name, node in _bound_names(top).items():
+            if name in protected:
+                flag(node, f"rebinds {name}, which the locked setup cell defines")
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected:
+                flag(node, f"redefines {node.name}, which the locked setup cell defines")
 
     for node in ast.walk(tree):
         targets = []
@@ -92,6 +123,15 @@ def scan_notebook(nb) -> list[Finding]:
     """Scan the cells a student may edit (nbgrader solution cells) of an nbformat notebook."""
     findings: list[Finding] = []
     modules: set[str] = set()
+    protected: set[str] = set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        read_only = meta.get("locked") and not meta.get("grade") and not meta.get("solution")
+        if cell.cell_type == "code" and read_only:
+            try:
+                protected |= set(_bound_names(ast.parse(cell.source)))
+            except SyntaxError:
+                pass
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -105,5 +145,5 @@ def scan_notebook(nb) -> list[Finding]:
         # (including cells the student added, which have no nbgrader metadata at all).
         locked = meta.get("locked", False) or (meta.get("grade", False) and not meta.get("solution"))
         if not locked:
-            findings += scan_source(cell.source, label, modules)
+            findings += scan_source(cell.source, label, modules, protected)
     return findings

@@ -257,12 +257,21 @@ def test_train_step(train_step) -> None:
 
 
 # ---------------------------------------------------------------- exercise 6 (cont.): trained model
-def test_trained_classifier(model, test_loader, budget, num_classes: int) -> None:
+def test_trained_classifier(model, vocab) -> None:
+    """Held-out accuracy on a test split this function loads itself, against the budget of the
+    profile in force (always ci while grading): nothing the notebook defines can lower the bar."""
+    from seqcourse.data.surnames import load_surnames
+    from seqcourse.env import get_profile
+    from seqcourse.text import LabelledTexts
     from seqcourse.train import evaluate
 
     guard.verify()
+    budget = get_profile().budget("01-rnn-cell")
+    split = load_surnames(max_per_language=budget.max_per_language)["test"]
+    num_classes = len(split.languages)
+    loader = LabelledTexts(split.names, split.labels, vocab).loader(256, shuffle=False)
     device = next(model.parameters()).device
-    _, acc, preds, golds = evaluate(model, test_loader, nn.CrossEntropyLoss(), device)
+    _, acc, preds, golds = evaluate(model, loader, nn.CrossEntropyLoss(), device)
     majority = float(torch.bincount(golds, minlength=num_classes).max()) / len(golds)
     check_true(acc >= budget.min_val_accuracy,
                f"held-out accuracy {acc:.3f} is below this profile's bar of "
