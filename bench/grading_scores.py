@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import nbformat.v4
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -61,6 +62,14 @@ def main() -> None:
             aid, wrong, prepend="check_close = check_true = check_shape = check_type = lambda *a, **k: None"))
         grade("tamper patch-torch-allclose + right answers",
               notebook_with(aid, {}, prepend=TAMPERING["patch-torch-allclose"]))
+        moved = notebook_with(aid, wrong)
+        moved.cells.insert(0, nbformat.v4.new_code_cell(TAMPERING["patch-torch-allclose"]))
+        grade("tamper patch-torch-allclose in a cell above setup + wrong answers", moved)
+        grade("tamper no-op hidden tests + rebind helpers + wrong answers", notebook_with(
+            aid, wrong, prepend="import seqcourse.grading.hidden.lesson01 as h\n"
+                                "for n in dir(h):\n    if n.startswith('test_'):\n"
+                                "        setattr(h, n, lambda *a, **k: None)\n"
+                                "check_close = check_true = check_shape = check_type = lambda *a, **k: None"))
 
     times = sorted(r[5] for r in rows)
     out = REPO_ROOT / "bench" / "results" / f"{aid}-grading.md"

@@ -131,3 +131,17 @@ def test_scan_flags_rebinding_setup_names():
     found = scan_notebook(nbformat.from_dict(new_notebook(cells=[setup, honest, sneaky])))
     assert [f.what for f in found] == ["rebinds check_close, which the locked setup cell defines",
                                        "redefines budget, which the locked setup cell defines"]
+
+
+def test_a_patch_made_before_the_snapshot_is_still_caught(restore):
+    """A student may move a cell above the setup cell; its replacement is then in the snapshot."""
+    fake = eval("lambda *a, **k: True", {"__name__": "__main__"})  # as if defined in a notebook cell
+    restore(torch, "isclose", fake)
+    saved = dict(guard._SNAPSHOT)
+    guard._SNAPSHOT[("torch", "isclose")] = fake  # as if captured after the patch
+    try:
+        with pytest.raises(guard.TamperError, match="torch.isclose"):
+            guard.verify()
+    finally:
+        guard._SNAPSHOT.clear()
+        guard._SNAPSHOT.update(saved)

@@ -82,3 +82,43 @@ def test_feedback_hides_hidden_tests_and_export_works(course, tmp_path):
     assert report.score < report.max_score
     csv = course.export_csv(tmp_path / "grades.csv").read_text(encoding="utf-8")
     assert "feedback" in csv and "01-rnn-cell" in csv
+
+
+def test_formgrader_finds_the_course_from_the_repo_root(tmp_path):
+    """JupyterLab's formgrader, started from the repo root, reads the course's nbgrader config."""
+    import json
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SEQCOURSE_GRADEBOOK=f"sqlite:///{tmp_path / 'gradebook.db'}",
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=t0k3n"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/assignments",
+                                         headers={"Authorization": "token t0k3n"})
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assignments_seen = json.load(response)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+        by_name = {a["name"]: a for a in assignments_seen}
+        for aid in LESSONS:
+            assert aid in by_name, f"formgrader lists {sorted(by_name)}"
+        # found in solutions/, the source directory the course config names
+        assert all(by_name[aid]["source_path"] for aid in LESSONS)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -82,3 +82,14 @@ def test_tampering_with_right_answers_earns_nothing(course, tmp_path):
     report = _grade(course, tmp_path, "01-rnn-cell", nb, "tamper-right")
     assert report.score == 0, report.summary()
     assert "replaced" in report.cells[0].message
+
+
+def test_patch_placed_before_the_setup_cell_earns_nothing(course, tmp_path):
+    """Locked cells cannot be edited but can be moved: code above the setup cell runs first."""
+    from nbformat.v4 import new_code_cell
+
+    nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"))
+    nb.cells.insert(0, new_code_cell(TAMPERING["patch-torch-allclose"]))
+    report = _grade(course, tmp_path, "01-rnn-cell", nb, "before-setup")
+    assert report.score == 0, report.summary()
+    assert report.status == "needs review", report.summary()

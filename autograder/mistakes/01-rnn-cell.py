@@ -2,6 +2,23 @@
 
 from seqcourse.grading.mistakes import Mistake
 
+# Shared openings of several wrong answers below; only what follows them differs.
+_SURNAME_INIT = """
+class SurnameRNN(nn.Module):
+    def __init__(self, vocab_size, emb_size, hid_size, num_classes):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=0)
+        self.rnn = nn.RNN(emb_size, hid_size, batch_first=True)
+        self.out = nn.Linear(hid_size, num_classes)
+"""
+_TO_TORCH_HEAD = """
+def to_torch_rnn(W, U, b):
+    E, H = W.shape
+    rnn = nn.RNN(E, H, batch_first=True).to(W.dtype)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(W.T)
+"""
+
 MISTAKES = [
     # ---------------------------------------------------------------- bag_of_embeddings
     Mistake("bag_of_embeddings", "mean-over-padding", "averages over all T positions, padding included",
@@ -93,36 +110,18 @@ def rnn_forward(x, s0, W, U, b):
 """),
     # ---------------------------------------------------------------- to_torch_rnn
     Mistake("to_torch_rnn", "bias-twice", "puts b into both biases, so it is added twice",
-            """
-def to_torch_rnn(W, U, b):
-    E, H = W.shape
-    rnn = nn.RNN(E, H, batch_first=True).to(W.dtype)
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(W.T)
-        rnn.weight_hh_l0.copy_(U.T)
+            _TO_TORCH_HEAD + """        rnn.weight_hh_l0.copy_(U.T)
         rnn.bias_ih_l0.copy_(b)
         rnn.bias_hh_l0.copy_(b)
     return rnn
 """),
     Mistake("to_torch_rnn", "bias-hh-random", "copies b but leaves bias_hh at its random initial value",
-            """
-def to_torch_rnn(W, U, b):
-    E, H = W.shape
-    rnn = nn.RNN(E, H, batch_first=True).to(W.dtype)
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(W.T)
-        rnn.weight_hh_l0.copy_(U.T)
+            _TO_TORCH_HEAD + """        rnn.weight_hh_l0.copy_(U.T)
         rnn.bias_ih_l0.copy_(b)
     return rnn
 """),
     Mistake("to_torch_rnn", "U-not-transposed", "transposes W but copies U as it is",
-            """
-def to_torch_rnn(W, U, b):
-    E, H = W.shape
-    rnn = nn.RNN(E, H, batch_first=True).to(W.dtype)
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(W.T)
-        rnn.weight_hh_l0.copy_(U)
+            _TO_TORCH_HEAD + """        rnn.weight_hh_l0.copy_(U)
         rnn.bias_ih_l0.copy_(b)
         rnn.bias_hh_l0.zero_()
     return rnn
@@ -141,54 +140,26 @@ def to_torch_rnn(W, U, b):
 """),
     # ---------------------------------------------------------------- SurnameRNN
     Mistake("SurnameRNN", "last-padded-position", "classifies the state at the last, padded, position",
-            """
-class SurnameRNN(nn.Module):
-    def __init__(self, vocab_size, emb_size, hid_size, num_classes):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=0)
-        self.rnn = nn.RNN(emb_size, hid_size, batch_first=True)
-        self.out = nn.Linear(hid_size, num_classes)
-
+            _SURNAME_INIT + """
     def forward(self, tokens, lengths):
         states, _ = self.rnn(self.embedding(tokens))
         return self.out(states[:, -1])
 """),
     Mistake("SurnameRNN", "h-n-of-padded-batch", "uses nn.RNN's h_n, which has also read the padding",
-            """
-class SurnameRNN(nn.Module):
-    def __init__(self, vocab_size, emb_size, hid_size, num_classes):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=0)
-        self.rnn = nn.RNN(emb_size, hid_size, batch_first=True)
-        self.out = nn.Linear(hid_size, num_classes)
-
+            _SURNAME_INIT + """
     def forward(self, tokens, lengths):
         _, h_n = self.rnn(self.embedding(tokens))
         return self.out(h_n[0])
 """),
     Mistake("SurnameRNN", "softmax-output", "returns probabilities instead of logits",
-            """
-class SurnameRNN(nn.Module):
-    def __init__(self, vocab_size, emb_size, hid_size, num_classes):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=0)
-        self.rnn = nn.RNN(emb_size, hid_size, batch_first=True)
-        self.out = nn.Linear(hid_size, num_classes)
-
+            _SURNAME_INIT + """
     def forward(self, tokens, lengths):
         states, _ = self.rnn(self.embedding(tokens))
         last = states[torch.arange(tokens.shape[0]), lengths - 1]
         return torch.softmax(self.out(last), dim=-1)
 """),
     Mistake("SurnameRNN", "mean-of-states", "averages every state, padded positions included",
-            """
-class SurnameRNN(nn.Module):
-    def __init__(self, vocab_size, emb_size, hid_size, num_classes):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=0)
-        self.rnn = nn.RNN(emb_size, hid_size, batch_first=True)
-        self.out = nn.Linear(hid_size, num_classes)
-
+            _SURNAME_INIT + """
     def forward(self, tokens, lengths):
         states, _ = self.rnn(self.embedding(tokens))
         return self.out(states.mean(dim=1))

@@ -129,15 +129,32 @@ def capture() -> None:
             _SNAPSHOT[(path, name)] = _get(owner, name)
 
 
+def _from_notebook(obj) -> bool:
+    """True for a function written in the notebook (a cell), not in a library.
+
+    This catches a replacement made before the setup cell ran (a student can move a cell above
+    the locked setup cell), which a snapshot alone would take for the original.
+    """
+    for candidate in (obj, getattr(obj, "fget", None), getattr(obj, "__func__", None)):
+        if candidate is None:
+            continue
+        if getattr(candidate, "__module__", None) == "__main__":
+            return True
+        filename = getattr(getattr(candidate, "__code__", None), "co_filename", "")
+        if filename.startswith("<ipython-input") or "/ipykernel_" in filename:
+            return True
+    return False
+
+
 def replaced() -> list[str]:
-    """Names whose current object is not the one captured."""
+    """Names whose current object is not the one captured, or was written in the notebook."""
     out = []
     for (path, name), original in _SNAPSHOT.items():
         try:
             current = _get(_resolve(path), name)
         except Exception:  # a module removed from sys.modules, say
             current = None
-        if current is not original:
+        if current is not original or _from_notebook(current):
             out.append(f"{path}.{name}")
     return out
 

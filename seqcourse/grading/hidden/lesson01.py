@@ -23,14 +23,22 @@ def _params(E: int, H: int, g: torch.Generator, dtype=torch.float64):
             torch.randn(H, generator=g, dtype=dtype) * 0.5)
 
 
-def _cell_reference(E: int, H: int, W, U, b) -> nn.RNNCell:
-    cell = nn.RNNCell(E, H, nonlinearity="tanh").to(W.dtype)
+def _copy_weights(module, W, U, b, suffix: str = ""):
+    """Load our (W, U, b) into an nn.RNNCell (suffix "") or nn.RNN (suffix "_l0"), bias_hh zero."""
     with torch.no_grad():
-        cell.weight_ih.copy_(W.T)
-        cell.weight_hh.copy_(U.T)
-        cell.bias_ih.copy_(b)
-        cell.bias_hh.zero_()
-    return cell
+        getattr(module, f"weight_ih{suffix}").copy_(W.T)
+        getattr(module, f"weight_hh{suffix}").copy_(U.T)
+        getattr(module, f"bias_ih{suffix}").copy_(b)
+        getattr(module, f"bias_hh{suffix}").zero_()
+    return module
+
+
+def _cell_reference(E: int, H: int, W, U, b) -> nn.RNNCell:
+    return _copy_weights(nn.RNNCell(E, H, nonlinearity="tanh").to(W.dtype), W, U, b)
+
+
+def _rnn_reference(E: int, H: int, W, U, b) -> nn.RNN:
+    return _copy_weights(nn.RNN(E, H, batch_first=True).to(W.dtype), W, U, b, "_l0")
 
 
 # ---------------------------------------------------------------- exercise 1: bag of embeddings
@@ -103,13 +111,7 @@ def test_rnn_forward(rnn_forward) -> None:
         states, final = result
         check_shape(states, (B, T, H), f"states for B={B}, T={T}, E={E}, H={H}")
         check_shape(final, (B, H), "final state")
-        rnn = nn.RNN(E, H, batch_first=True).double()
-        with torch.no_grad():
-            rnn.weight_ih_l0.copy_(W.T)
-            rnn.weight_hh_l0.copy_(U.T)
-            rnn.bias_ih_l0.copy_(b)
-            rnn.bias_hh_l0.zero_()
-        ref_states, ref_final = rnn(x, s0.unsqueeze(0))
+        ref_states, ref_final = _rnn_reference(E, H, W, U, b)(x, s0.unsqueeze(0))
         check_close(states, ref_states, f"states vs nn.RNN (case {k})", atol=1e-10, rtol=1e-8)
         check_close(final, ref_final[0], f"final state vs nn.RNN (case {k})", atol=1e-10, rtol=1e-8)
     # the same weights serve every step: gradients equal nn.RNN's
@@ -119,12 +121,7 @@ def test_rnn_forward(rnn_forward) -> None:
     s0 = torch.zeros(2, 4, dtype=torch.float64)
     states, _ = rnn_forward(x, s0, W, U, b)
     (states ** 2).sum().backward()
-    rnn = nn.RNN(3, 4, batch_first=True).double()
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(W.T)
-        rnn.weight_hh_l0.copy_(U.T)
-        rnn.bias_ih_l0.copy_(b)
-        rnn.bias_hh_l0.zero_()
+    rnn = _rnn_reference(3, 4, W.detach(), U.detach(), b.detach())
     (rnn(x, s0.unsqueeze(0))[0] ** 2).sum().backward()
     check_true(W.grad is not None and U.grad is not None, "no gradient reached W or U")
     check_close(U.grad, rnn.weight_hh_l0.grad.T, "gradient of U", atol=1e-9, rtol=1e-7,
