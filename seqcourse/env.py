@@ -26,17 +26,35 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             max_per_language=120, emb_size=32, hid_size=64, epochs=6, batch_size=32, lr=3e-3,
             min_val_accuracy=0.40,
         ),
+        "02-bptt": dict(
+            lags=(1, 4, 16, 32), delay_steps=300, num_symbols=8, hidden=64,
+            short_lag_min_acc=0.9, long_lag_margin=0.05,
+            adding_lengths=(10, 100), adding_steps=300, adding_fail_fraction=0.85,
+            adding_learn_fraction=None, clip_steps=200,
+        ),
     },
     "cpu": {
         "01-rnn-cell": dict(
             max_per_language=300, emb_size=32, hid_size=128, epochs=12, batch_size=32, lr=2e-3,
             min_val_accuracy=0.55,
         ),
+        "02-bptt": dict(
+            lags=(1, 2, 4, 8, 12, 16, 24, 32), delay_steps=1000, num_symbols=8, hidden=64,
+            short_lag_min_acc=0.95, long_lag_margin=0.05,
+            adding_lengths=(10, 25, 50, 100), adding_steps=1500, adding_fail_fraction=0.85,
+            adding_learn_fraction=0.5, clip_steps=300,
+        ),
     },
     "gpu": {
         "01-rnn-cell": dict(
             max_per_language=300, emb_size=64, hid_size=256, epochs=15, batch_size=64, lr=1e-3,
             min_val_accuracy=0.55,
+        ),
+        "02-bptt": dict(
+            lags=(1, 2, 4, 8, 12, 16, 24, 32, 48), delay_steps=2000, num_symbols=8, hidden=64,
+            short_lag_min_acc=0.95, long_lag_margin=0.05,
+            adding_lengths=(10, 25, 50, 100), adding_steps=3000, adding_fail_fraction=0.85,
+            adding_learn_fraction=0.5, clip_steps=300,
         ),
     },
 }

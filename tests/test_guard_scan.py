@@ -97,6 +97,8 @@ def test_check_shape_and_true():
     "import sys\nsys.modules['torch'].allclose = None",
     "np.testing.assert_allclose = lambda *a, **k: None",
     "hidden.test_rnn_cell = lambda f: None",
+    "a, torch.equal = 1, None",
+    "torch.nn.functional.__dict__['relu'] = None",
 ])
 def test_scan_flags_tampering(src):
     assert scan_source(src, modules={"hidden"}), src
@@ -106,6 +108,7 @@ def test_scan_flags_tampering(src):
     "def rnn_cell(x, s, W, U, b):\n    return torch.tanh(x @ W + s @ U + b)",
     "class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.rnn = nn.RNN(2, 3)",
     "%timeit x = 1\nmodel.out = nn.Linear(2, 3)",
+    "marks[rows, torch.randint(0, 5, (3,))] = 1\nx, y[torch.arange(2)] = 1, 2",
 ])
 def test_scan_passes_honest_code(src):
     assert scan_source(src) == []

@@ -26,7 +26,7 @@ CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"
 @dataclass(frozen=True)
 class Mistake:
     cell: str      # grade id of the solution cell it replaces
-    name: str      # short id, unique within the lesson
+    name: str      # short id, unique within its exercise
     why: str       # what a learner was thinking
     source: str    # the whole replacement cell source
 
@@ -45,10 +45,10 @@ def load_catalogue(assignment: str) -> list[Mistake]:
     if not path.is_file():
         raise FileNotFoundError(f"no mistakes catalogue for {assignment} at {path}")
     mistakes = runpy.run_path(str(path))["MISTAKES"]
-    names = [m.name for m in mistakes]
-    dupes = {n for n in names if names.count(n) > 1}
+    keys = [f"{m.cell}/{m.name}" for m in mistakes]
+    dupes = {k for k in keys if keys.count(k) > 1}
     if dupes:
-        raise ValueError(f"{path}: mistake names must be unique, repeated: {sorted(dupes)}")
+        raise ValueError(f"{path}: mistake names must be unique per exercise, repeated: {sorted(dupes)}")
     return mistakes
 
 

@@ -36,6 +36,17 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _flat_targets(targets):
+    """Assignment targets with tuples, lists and starred names unpacked."""
+    for t in targets:
+        if isinstance(t, (ast.Tuple, ast.List)):
+            yield from _flat_targets(t.elts)
+        elif isinstance(t, ast.Starred):
+            yield from _flat_targets([t.value])
+        else:
+            yield t
+
+
 def _imported_names(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
@@ -96,11 +107,14 @@ def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None
             targets = node.targets
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
             targets = [node.target]
-        for t in targets:
-            for sub in ast.walk(t):
-                if isinstance(sub, ast.Attribute) and _root_name(sub) in mods:
-                    flag(node, f"assigns to {ast.unparse(sub)}, an attribute of a module")
-                    break
+        for t in _flat_targets(targets):
+            # Only the chain written to counts (torch.x, torch.x[...]), not the index expressions:
+            # `marks[rows, torch.randint(...)] = 1` writes to marks.
+            base = t
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Attribute) and _root_name(base) in mods:
+                flag(node, f"assigns to {ast.unparse(base)}, an attribute of a module")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id in {"setattr", "delattr"} and node.args:
                 flag(node, f"calls {node.func.id}() on {ast.unparse(node.args[0])}")

@@ -1,0 +1,168 @@
+"""Plausible wrong answers for lesson 02. Each must lose points (tests/test_mistakes.py)."""
+
+from seqcourse.grading.mistakes import Mistake
+
+
+def _bptt(carry: str = "delta_a @ U.T", delta_a: str = "delta * (1 - states[:, t] ** 2)",
+          du_state: str = "s_prev", ds0: str = "carried") -> str:
+    """A BPTT answer with one line changed; the defaults give the right answer."""
+    return f"""
+def bptt(x, s0, W, U, b, states, grad_states):
+    T = x.shape[1]
+    dW, dU, db = torch.zeros_like(W), torch.zeros_like(U), torch.zeros_like(b)
+    carried = torch.zeros_like(s0)
+    for t in reversed(range(T)):
+        delta = grad_states[:, t] + carried
+        delta_a = {delta_a}
+        s_prev = states[:, t - 1] if t > 0 else s0
+        dW += x[:, t].T @ delta_a
+        dU += {du_state}.T @ delta_a
+        db += delta_a.sum(dim=0)
+        carried = {carry}
+    return dW, dU, db, {ds0}
+"""
+
+
+def _norms(body_step: str = "s = torch.tanh(x[:, t] @ W + s @ U + b)", loss: str = "states[-1].sum()",
+           read: str = "states[-1 - k].grad.norm()") -> str:
+    return f"""
+def lag_gradient_norms(x, s0, W, U, b):
+    s, states = s0.detach().clone().requires_grad_(), []
+    for t in range(x.shape[1]):
+        {body_step}
+        s.retain_grad()
+        states.append(s)
+    ({loss}).backward()
+    return torch.stack([{read} for k in range(len(states))]).detach()
+"""
+
+
+def _clip(total: str = "torch.sqrt(sum((g ** 2).sum() for g in grads))",
+          factor: str = "torch.clamp(max_norm / (total + 1e-6), max=1.0)",
+          grads: str = "[p.grad for p in parameters if p.grad is not None]",
+          returned: str = "total") -> str:
+    return f"""
+def clip_grad_norm(parameters, max_norm):
+    grads = {grads}
+    total = {total}
+    factor = {factor}
+    for g in grads:
+        g.mul_(factor)
+    return {returned}
+"""
+
+
+MISTAKES = [
+    # ---------------------------------------------------------------- bptt
+    Mistake("bptt", "no-tanh-derivative", "forgets to multiply by tanh' = 1 - s_t^2",
+            _bptt(delta_a="delta")),
+    Mistake("bptt", "derivative-of-previous-state", "takes tanh' at the previous state",
+            _bptt(delta_a="delta * (1 - (states[:, t - 1] if t > 0 else s0) ** 2)")),
+    Mistake("bptt", "no-carry", "never carries the gradient to earlier steps (truncated to one step)",
+            _bptt(carry="torch.zeros_like(s0)")),
+    Mistake("bptt", "dU-with-current-state", "multiplies by s_t instead of s_{t-1} for dU",
+            _bptt(du_state="states[:, t]")),
+    Mistake("bptt", "carry-without-transpose", "carries delta_a @ U instead of delta_a @ U.T",
+            _bptt(carry="delta_a @ U")),
+    # ---------------------------------------------------------------- lag_gradient_norms
+    Mistake("lag_gradient_norms", "first-state-first", "orders the norms from the first state, not the last",
+            _norms(read="states[k].grad.norm()")),
+    Mistake("lag_gradient_norms", "norm-of-states", "measures the states instead of their gradients",
+            _norms(read="states[-1 - k].norm()")),
+    Mistake("lag_gradient_norms", "loss-on-every-state", "sums every state into the loss, not only the last",
+            _norms(loss="torch.stack(states).sum()")),
+    Mistake("lag_gradient_norms", "detached-history", "detaches the state at each step (truncated BPTT)",
+            _norms(body_step="s = torch.tanh(x[:, t] @ W + s.detach() @ U + b)")),
+    # ---------------------------------------------------------------- clip_grad_norm
+    Mistake("clip_grad_norm", "per-tensor", "clips each tensor to max_norm on its own",
+            """
+def clip_grad_norm(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    for g in grads:
+        g.mul_(torch.clamp(max_norm / (g.norm() + 1e-6), max=1.0))
+    return total
+"""),
+    Mistake("clip_grad_norm", "no-clamp", "also scales small gradients up to max_norm",
+            _clip(factor="max_norm / (total + 1e-6)")),
+    Mistake("clip_grad_norm", "sum-of-norms", "adds the tensors' norms instead of their squares",
+            _clip(total="sum(g.norm() for g in grads)")),
+    Mistake("clip_grad_norm", "returns-clipped-norm", "returns the norm after clipping",
+            _clip(returned="torch.sqrt(sum((g ** 2).sum() for g in grads))")),
+    Mistake("clip_grad_norm", "none-grads", "assumes every parameter has a gradient",
+            _clip(grads="[p.grad for p in parameters]")),
+    # ---------------------------------------------------------------- adding_problem
+    Mistake("adding_problem", "markers-anywhere", "draws both markers anywhere (they may even coincide)",
+            """
+def adding_problem(n, T, generator):
+    values = torch.rand(n, T, generator=generator)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[rows, torch.randint(0, T, (n,), generator=generator)] = 1
+    markers[rows, torch.randint(0, T, (n,), generator=generator)] = 1
+    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
+"""),
+    Mistake("adding_problem", "sum-of-all-values", "targets the sum of every value",
+            """
+def adding_problem(n, T, generator):
+    values = torch.rand(n, T, generator=generator)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
+    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
+    return torch.stack([values, markers], dim=-1), values.sum(dim=1)
+"""),
+    Mistake("adding_problem", "global-rng", "ignores the generator and uses the global random state",
+            """
+def adding_problem(n, T, generator):
+    values = torch.rand(n, T)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[rows, torch.randint(0, T // 2, (n,))] = 1
+    markers[rows, torch.randint(T // 2, T, (n,))] = 1
+    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
+"""),
+    Mistake("adding_problem", "fixed-first-marker", "always puts the first marker at position 0",
+            """
+def adding_problem(n, T, generator):
+    values = torch.rand(n, T, generator=generator)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[:, 0] = 1
+    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
+    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
+"""),
+    # ---------------------------------------------------------------- delay_task
+    Mistake("delay_task", "future-not-past", "asks for the symbol lag steps ahead instead of behind",
+            """
+def delay_task(n, T, lag, num_symbols, generator):
+    x = torch.randint(0, num_symbols, (n, T), generator=generator)
+    y = torch.full((n, T), -100, dtype=torch.long)
+    y[:, : T - lag] = x[:, lag:]
+    return x, y
+"""),
+    Mistake("delay_task", "off-by-one", "shifts by lag - 1",
+            """
+def delay_task(n, T, lag, num_symbols, generator):
+    x = torch.randint(0, num_symbols, (n, T), generator=generator)
+    y = torch.full((n, T), -100, dtype=torch.long)
+    y[:, lag - 1:] = x[:, : T - lag + 1]
+    return x, y
+"""),
+    Mistake("delay_task", "zeros-not-ignored", "fills the first targets with 0, which the loss then trains on",
+            """
+def delay_task(n, T, lag, num_symbols, generator):
+    x = torch.randint(0, num_symbols, (n, T), generator=generator)
+    y = torch.zeros((n, T), dtype=torch.long)
+    y[:, lag:] = x[:, : T - lag]
+    return x, y
+"""),
+    Mistake("delay_task", "global-rng", "ignores the generator",
+            """
+def delay_task(n, T, lag, num_symbols, generator):
+    x = torch.randint(0, num_symbols, (n, T))
+    y = torch.full((n, T), -100, dtype=torch.long)
+    y[:, lag:] = x[:, : T - lag]
+    return x, y
+"""),
+]
