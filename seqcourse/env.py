@@ -32,6 +32,10 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             adding_lengths=(10, 100), adding_steps=300, adding_fail_fraction=0.85,
             adding_learn_fraction=None, clip_steps=200,
         ),
+        "03-lstm": dict(
+            adding_T=50, adding_steps=600, hidden=32, lr=1e-2, lstm_max_fraction=0.2,
+            rnn_fail_fraction=0.85, gate_T=30,
+        ),
     },
     "cpu": {
         "01-rnn-cell": dict(
@@ -44,6 +48,10 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             adding_lengths=(10, 25, 50, 100), adding_steps=1500, adding_fail_fraction=0.85,
             adding_learn_fraction=0.5, clip_steps=300,
         ),
+        "03-lstm": dict(
+            adding_T=100, adding_steps=2000, hidden=32, lr=1e-2, lstm_max_fraction=0.1,
+            rnn_fail_fraction=0.85, gate_T=40,
+        ),
     },
     "gpu": {
         "01-rnn-cell": dict(
@@ -55,6 +63,10 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             short_lag_min_acc=0.95, long_lag_margin=0.05,
             adding_lengths=(10, 25, 50, 100), adding_steps=3000, adding_fail_fraction=0.85,
             adding_learn_fraction=0.5, clip_steps=300,
+        ),
+        "03-lstm": dict(
+            adding_T=100, adding_steps=3000, hidden=64, lr=1e-2, lstm_max_fraction=0.1,
+            rnn_fail_fraction=0.85, gate_T=40,
         ),
     },
 }

@@ -55,6 +55,7 @@ class TaskRun:
     losses: list[float] = field(default_factory=list)
     score: float = float("nan")  # accuracy (delay task) or mean squared error (adding problem)
     diverged: bool = False
+    model: nn.Module | None = field(default=None, repr=False)
 
 
 def train_delay(delay_task: Callable, lag: int, steps: int, hidden: int = 64, num_symbols: int = 8,
@@ -66,7 +67,7 @@ def train_delay(delay_task: Callable, lag: int, steps: int, hidden: int = 64, nu
     torch.manual_seed(seed)
     model = SymbolTagger(num_symbols, hidden, cell)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TaskRun()
+    run = TaskRun(model=model)
     T = lag + extra
     for _ in tqdm(range(steps), desc=f"{cell}, lag {lag}", disable=not progress, leave=False):
         x, y = delay_task(batch, T, lag, num_symbols, gen)
@@ -87,11 +88,12 @@ def train_delay(delay_task: Callable, lag: int, steps: int, hidden: int = 64, nu
 def train_adding(adding_problem: Callable, T: int, steps: int, hidden: int = 32, cell: str = "rnn",
                  seed: int = 0, lr: float = 1e-3, batch: int = 64, optimizer: str = "adam",
                  clip: Callable | None = None, max_norm: float = 1.0, init_scale: float | None = None,
-                 progress: bool = False) -> TaskRun:
+                 init: Callable | None = None, progress: bool = False) -> TaskRun:
     """Train a regressor on ``adding_problem(n, T, generator)``; return the held-out MSE.
 
     ``clip(parameters, max_norm)`` is called between backward and step when given.
-    ``init_scale`` rescales the recurrent weights so their spectral radius equals it.
+    ``init_scale`` rescales the recurrent weights so their spectral radius equals it;
+    ``init(recurrent_module)`` is called after that, e.g. to set the LSTM's forget-gate bias.
     A run whose loss becomes NaN or infinite stops and is marked ``diverged``.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -103,9 +105,11 @@ def train_adding(adding_problem: Callable, T: int, steps: int, hidden: int = 32,
                 if name.startswith("weight_hh"):
                     radius = torch.linalg.eigvals(p.double()).abs().max().item()
                     p.mul_(init_scale / radius)
+    if init is not None:
+        init(model.rnn)
     opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=lr))
-    run = TaskRun()
+    run = TaskRun(model=model)
     for _ in tqdm(range(steps), desc=f"{cell}, T={T}", disable=not progress, leave=False):
         x, y = adding_problem(batch, T, gen)
         loss = nn.functional.mse_loss(model(x), y)

@@ -57,10 +57,20 @@ def _imported_names(tree: ast.AST) -> set[str]:
     return names
 
 
+def _module_level(tree: ast.AST):
+    """Nodes of a module, not descending into function, lambda or class bodies (their names are local)."""
+    stack = list(ast.iter_child_nodes(tree))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
 def _bound_names(tree: ast.AST) -> dict[str, ast.AST]:
-    """Names a piece of code binds at any level: assignments, defs, classes, imports, loops."""
+    """Names a piece of code binds at module level: assignments, defs, classes, imports, loops."""
     out: dict[str, ast.AST] = {}
-    for node in ast.walk(tree):
+    for node in _module_level(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.setdefault(node.name, node)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -1,0 +1,207 @@
+"""Plausible wrong answers for lesson 03. Each must lose points (tests/test_mistakes.py)."""
+
+from seqcourse.grading.mistakes import Mistake
+
+_INIT = """
+class LSTMCellScratch(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.hidden_size = hidden_size
+        H = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(4 * H, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * H, H))
+        self.bias_ih = nn.Parameter(torch.empty(4 * H))
+        self.bias_hh = nn.Parameter(torch.empty(4 * H))
+        for p in self.parameters():
+            nn.init.uniform_(p, -1 / H ** 0.5, 1 / H ** 0.5)
+
+    def forward(self, x, state=None):
+        if state is None:
+            zeros = x.new_zeros(x.shape[0], self.hidden_size)
+            state = (zeros, zeros)
+        h, c = state
+"""
+
+
+def _cell(chunks="i, f, g, o", gates="x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh",
+          c="torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)",
+          h="torch.sigmoid(o) * torch.tanh(c)"):
+    return _INIT + f"""        {chunks} = ({gates}).chunk(4, dim=1)
+        c = {c}
+        h = {h}
+        return h, c
+"""
+
+
+def _gru(body):
+    return """
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+""" + body
+
+
+_GRU_SPLIT = """    xr, xz, xn = (x @ weight_ih.T + bias_ih).chunk(3, dim=1)
+    hr, hz, hn = (h @ weight_hh.T + bias_hh).chunk(3, dim=1)
+"""
+
+_VARIANTS_1997_OK = """
+def lstm1997_cell(x, state, weight_ih, weight_hh, bias):
+    h, c = state
+    i, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
+    c = c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+"""
+
+_PEEPHOLE_OK = """
+def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
+    h, c_prev = state
+    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
+    i = torch.sigmoid(i + peep[0] * c_prev)
+    f = torch.sigmoid(f + peep[1] * c_prev)
+    c = f * c_prev + i * torch.tanh(g)
+    o = torch.sigmoid(o + peep[2] * c)
+    return o * torch.tanh(c), c
+"""
+
+
+def _forget(body):
+    return """
+def init_forget_bias(lstm, value):
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+""" + body + """    return lstm
+"""
+
+
+MISTAKES = [
+    # ---------------------------------------------------------------- LSTMCellScratch
+    Mistake("LSTMCellScratch", "gates-i-f-o-g", "reads the gates in the order i, f, o, g", _cell(chunks="i, f, o, g")),
+    Mistake("LSTMCellScratch", "forget-on-candidate", "applies the forget gate to the new candidate",
+            _cell(c="torch.sigmoid(i) * c + torch.sigmoid(f) * torch.tanh(g)")),
+    Mistake("LSTMCellScratch", "no-tanh-on-cell", "shows the raw cell state: h = o * c", _cell(h="torch.sigmoid(o) * c")),
+    Mistake("LSTMCellScratch", "sigmoid-candidate", "squashes the candidate with a sigmoid, not tanh",
+            _cell(c="torch.sigmoid(f) * c + torch.sigmoid(i) * torch.sigmoid(g)")),
+    Mistake("LSTMCellScratch", "one-bias", "adds only bias_ih",
+            _cell(gates="x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T")),
+    # ---------------------------------------------------------------- lstm_forward
+    Mistake("lstm_forward", "cell-states-as-outputs", "collects the cell states c instead of h", """
+def lstm_forward(cell, x, state=None):
+    outputs = []
+    for t in range(x.shape[1]):
+        state = cell(x[:, t], state)
+        outputs.append(state[1])
+    return torch.stack(outputs, dim=1), state
+"""),
+    Mistake("lstm_forward", "state-not-carried", "restarts every step from the initial state", """
+def lstm_forward(cell, x, state=None):
+    outputs = []
+    for t in range(x.shape[1]):
+        new_state = cell(x[:, t], state)
+        outputs.append(new_state[0])
+    return torch.stack(outputs, dim=1), new_state
+"""),
+    Mistake("lstm_forward", "returns-initial-state", "returns the state it was given as the final one", """
+def lstm_forward(cell, x, state=None):
+    outputs, current = [], state
+    for t in range(x.shape[1]):
+        current = cell(x[:, t], current)
+        outputs.append(current[0])
+    if state is None:
+        zeros = x.new_zeros(x.shape[0], outputs[0].shape[1])
+        state = (zeros, zeros)
+    return torch.stack(outputs, dim=1), state
+"""),
+    # ---------------------------------------------------------------- lstm_variants
+    Mistake("lstm_variants", "1997-overwrites-memory", "the 1997 cell replaces its memory: c = i * g", """
+def lstm1997_cell(x, state, weight_ih, weight_hh, bias):
+    h, c = state
+    i, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
+    c = torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+""" + _PEEPHOLE_OK),
+    Mistake("lstm_variants", "1997-blocks-i-o-g", "reads the 1997 blocks in the order i, o, g", """
+def lstm1997_cell(x, state, weight_ih, weight_hh, bias):
+    h, c = state
+    i, o, g = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
+    c = c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+""" + _PEEPHOLE_OK),
+    Mistake("lstm_variants", "output-peeks-at-old-cell", "the output gate looks at c_{t-1} instead of c_t", _VARIANTS_1997_OK + """
+def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
+    h, c_prev = state
+    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
+    i = torch.sigmoid(i + peep[0] * c_prev)
+    f = torch.sigmoid(f + peep[1] * c_prev)
+    c = f * c_prev + i * torch.tanh(g)
+    o = torch.sigmoid(o + peep[2] * c_prev)
+    return o * torch.tanh(c), c
+"""),
+    Mistake("lstm_variants", "peepholes-swapped", "gives the input gate the forget gate's peephole", _VARIANTS_1997_OK + """
+def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
+    h, c_prev = state
+    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
+    i = torch.sigmoid(i + peep[1] * c_prev)
+    f = torch.sigmoid(f + peep[0] * c_prev)
+    c = f * c_prev + i * torch.tanh(g)
+    o = torch.sigmoid(o + peep[2] * c)
+    return o * torch.tanh(c), c
+"""),
+    Mistake("lstm_variants", "peephole-on-h", "lets the gates peek at h instead of the cell state", _VARIANTS_1997_OK + """
+def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
+    h, c_prev = state
+    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
+    i = torch.sigmoid(i + peep[0] * h)
+    f = torch.sigmoid(f + peep[1] * h)
+    c = f * c_prev + i * torch.tanh(g)
+    o = torch.sigmoid(o + peep[2] * h)
+    return o * torch.tanh(c), c
+"""),
+    # ---------------------------------------------------------------- gru_cell
+    Mistake("gru_cell", "reset-before-product", "applies the reset gate to h before the product (the paper's form)",
+            _gru(_GRU_SPLIT + """    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    H = h.shape[1]
+    n = torch.tanh(xn + (r * h) @ weight_hh[2 * H:].T + bias_hh[2 * H:])
+    return (1 - z) * n + z * h
+""")),
+    Mistake("gru_cell", "update-flipped", "mixes the other way round: z * n + (1 - z) * h",
+            _gru(_GRU_SPLIT + """    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return z * n + (1 - z) * h
+""")),
+    Mistake("gru_cell", "gates-z-r", "reads the blocks in the order z, r, n",
+            """
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    xz, xr, xn = (x @ weight_ih.T + bias_ih).chunk(3, dim=1)
+    hz, hr, hn = (h @ weight_hh.T + bias_hh).chunk(3, dim=1)
+    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return (1 - z) * n + z * h
+"""),
+    Mistake("gru_cell", "reset-on-all-of-n", "resets the input part of n too", _gru(_GRU_SPLIT + """    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(r * (xn + hn))
+    return (1 - z) * n + z * h
+""")),
+    # ---------------------------------------------------------------- init_forget_bias
+    Mistake("init_forget_bias", "input-gate-slice", "sets rows 0:H, the input gate", _forget("""            if name.startswith("bias_ih"):
+                p[:H] = value
+            elif name.startswith("bias_hh"):
+                p[:H] = 0.0
+""")),
+    Mistake("init_forget_bias", "value-in-both-biases", "puts value in both biases, so the gate sees twice it", _forget("""            if name.startswith("bias_"):
+                p[H:2 * H] = value
+""")),
+    Mistake("init_forget_bias", "first-layer-only", "handles only layer 0", _forget("""            if name == "bias_ih_l0":
+                p[H:2 * H] = value
+            elif name == "bias_hh_l0":
+                p[H:2 * H] = 0.0
+""")),
+    Mistake("init_forget_bias", "whole-bias", "overwrites every row of the biases", _forget("""            if name.startswith("bias_ih"):
+                p.fill_(value)
+            elif name.startswith("bias_hh"):
+                p.zero_()
+""")),
+]
