@@ -1,4 +1,5 @@
-"""Test-suite settings: the ci profile always, and a quiet debugger in spawned kernels."""
+"""Test-suite settings, for every path pytest collects (tests/ and the nbval run on solutions/):
+the ci profile always, one thread per kernel, and a quiet debugger in spawned kernels."""
 
 import os
 
