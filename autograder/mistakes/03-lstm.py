@@ -43,22 +43,27 @@ _GRU_SPLIT = """    xr, xz, xn = (x @ weight_ih.T + bias_ih).chunk(3, dim=1)
     hr, hz, hn = (h @ weight_hh.T + bias_hh).chunk(3, dim=1)
 """
 
-_VARIANTS_1997_OK = """
+def _v1997(chunks="i, g, o", c="c + torch.sigmoid(i) * torch.tanh(g)"):
+    """The 1997 cell with one line changed; the defaults give the right answer."""
+    return f"""
 def lstm1997_cell(x, state, weight_ih, weight_hh, bias):
     h, c = state
-    i, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
-    c = c + torch.sigmoid(i) * torch.tanh(g)
+    {chunks} = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
+    c = {c}
     return torch.sigmoid(o) * torch.tanh(c), c
 """
 
-_PEEPHOLE_OK = """
+
+def _peephole(i="peep[0] * c_prev", f="peep[1] * c_prev", o="peep[2] * c"):
+    """The peephole cell with its peephole terms replaceable; the defaults give the right answer."""
+    return f"""
 def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
     h, c_prev = state
     i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
-    i = torch.sigmoid(i + peep[0] * c_prev)
-    f = torch.sigmoid(f + peep[1] * c_prev)
+    i = torch.sigmoid(i + {i})
+    f = torch.sigmoid(f + {f})
     c = f * c_prev + i * torch.tanh(g)
-    o = torch.sigmoid(o + peep[2] * c)
+    o = torch.sigmoid(o + {o})
     return o * torch.tanh(c), c
 """
 
@@ -112,50 +117,16 @@ def lstm_forward(cell, x, state=None):
     return torch.stack(outputs, dim=1), state
 """),
     # ---------------------------------------------------------------- lstm_variants
-    Mistake("lstm_variants", "1997-overwrites-memory", "the 1997 cell replaces its memory: c = i * g", """
-def lstm1997_cell(x, state, weight_ih, weight_hh, bias):
-    h, c = state
-    i, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
-    c = torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
-""" + _PEEPHOLE_OK),
-    Mistake("lstm_variants", "1997-blocks-i-o-g", "reads the 1997 blocks in the order i, o, g", """
-def lstm1997_cell(x, state, weight_ih, weight_hh, bias):
-    h, c = state
-    i, o, g = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=1)
-    c = c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
-""" + _PEEPHOLE_OK),
-    Mistake("lstm_variants", "output-peeks-at-old-cell", "the output gate looks at c_{t-1} instead of c_t", _VARIANTS_1997_OK + """
-def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
-    h, c_prev = state
-    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
-    i = torch.sigmoid(i + peep[0] * c_prev)
-    f = torch.sigmoid(f + peep[1] * c_prev)
-    c = f * c_prev + i * torch.tanh(g)
-    o = torch.sigmoid(o + peep[2] * c_prev)
-    return o * torch.tanh(c), c
-"""),
-    Mistake("lstm_variants", "peepholes-swapped", "gives the input gate the forget gate's peephole", _VARIANTS_1997_OK + """
-def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
-    h, c_prev = state
-    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
-    i = torch.sigmoid(i + peep[1] * c_prev)
-    f = torch.sigmoid(f + peep[0] * c_prev)
-    c = f * c_prev + i * torch.tanh(g)
-    o = torch.sigmoid(o + peep[2] * c)
-    return o * torch.tanh(c), c
-"""),
-    Mistake("lstm_variants", "peephole-on-h", "lets the gates peek at h instead of the cell state", _VARIANTS_1997_OK + """
-def peephole_lstm_cell(x, state, weight_ih, weight_hh, bias, peep):
-    h, c_prev = state
-    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
-    i = torch.sigmoid(i + peep[0] * h)
-    f = torch.sigmoid(f + peep[1] * h)
-    c = f * c_prev + i * torch.tanh(g)
-    o = torch.sigmoid(o + peep[2] * h)
-    return o * torch.tanh(c), c
-"""),
+    Mistake("lstm_variants", "1997-overwrites-memory", "the 1997 cell replaces its memory: c = i * g",
+            _v1997(c="torch.sigmoid(i) * torch.tanh(g)") + _peephole()),
+    Mistake("lstm_variants", "1997-blocks-i-o-g", "reads the 1997 blocks in the order i, o, g",
+            _v1997(chunks="i, o, g") + _peephole()),
+    Mistake("lstm_variants", "output-peeks-at-old-cell", "the output gate looks at c_{t-1} instead of c_t",
+            _v1997() + _peephole(o="peep[2] * c_prev")),
+    Mistake("lstm_variants", "peepholes-swapped", "gives the input gate the forget gate's peephole",
+            _v1997() + _peephole(i="peep[1] * c_prev", f="peep[0] * c_prev")),
+    Mistake("lstm_variants", "peephole-on-h", "lets the gates peek at h instead of the cell state",
+            _v1997() + _peephole(i="peep[0] * h", f="peep[1] * h", o="peep[2] * h")),
     # ---------------------------------------------------------------- gru_cell
     Mistake("gru_cell", "reset-before-product", "applies the reset gate to h before the product (the paper's form)",
             _gru(_GRU_SPLIT + """    r = torch.sigmoid(xr + hr)

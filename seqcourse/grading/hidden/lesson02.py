@@ -17,12 +17,19 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _forward(x, s0, W, U, b):
+def _unroll(x, s0, W, U, b, retain_grad: bool = False) -> list[torch.Tensor]:
+    """The lesson-01 RNN's states s_1 .. s_T, each kept for .grad when asked."""
     s, states = s0, []
     for t in range(x.shape[1]):
         s = torch.tanh(x[:, t] @ W + s @ U + b)
+        if retain_grad:
+            s.retain_grad()
         states.append(s)
-    return torch.stack(states, dim=1)
+    return states
+
+
+def _forward(x, s0, W, U, b):
+    return torch.stack(_unroll(x, s0, W, U, b), dim=1)
 
 
 # ---------------------------------------------------------------- exercise 1: BPTT by hand
@@ -51,11 +58,7 @@ def test_bptt(bptt) -> None:
 
 # ---------------------------------------------------------------- exercise 2: gradient norm by lag
 def _reference_norms(x, s0, W, U, b):
-    s, states = s0.detach().clone().requires_grad_(), []
-    for t in range(x.shape[1]):
-        s = torch.tanh(x[:, t] @ W + s @ U + b)
-        s.retain_grad()
-        states.append(s)
+    states = _unroll(x, s0.detach().clone().requires_grad_(), W, U, b, retain_grad=True)
     states[-1].sum().backward()
     return torch.stack([states[-1 - k].grad.norm() for k in range(len(states))])
 
