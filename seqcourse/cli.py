@@ -79,6 +79,8 @@ def cmd_check_release(args) -> int:
 
 
 def cmd_selfgrade(args) -> int:
+    import nbformat
+
     from seqcourse.grading.nbg import ScratchCourse, assignments
 
     nb = Path(args.notebook).resolve()
@@ -88,9 +90,18 @@ def cmd_selfgrade(args) -> int:
     if aid not in assignments():
         raise SystemExit(f"course selfgrade: cannot tell the lesson of {nb} (its folder is "
                          f"{nb.parent.name!r}); pass --lesson, one of: {', '.join(assignments())}")
+    try:
+        nbformat.validate(nbformat.read(nb, as_version=4))
+    except Exception as exc:  # invalid JSON, not a notebook, an old format...
+        raise SystemExit(f"course selfgrade: {nb} is not a valid Jupyter notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]}). Open it in JupyterLab, or start again "
+                         f"from a fresh copy of lessons/{aid}/.") from None
     print(f"grading {nb} as lesson {aid} (the ci budget is used; this takes a minute or less)...")
     with ScratchCourse([aid]) as course:
-        report = course.autograde(aid, nb, "me")
+        try:
+            report = course.autograde(aid, nb, "me")
+        except RuntimeError as exc:
+            raise SystemExit(f"course selfgrade: grading failed, nothing was scored.\n{exc}") from None
     print(report.summary())
     return 0 if report.score == report.max_score else 1
 

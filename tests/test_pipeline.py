@@ -122,3 +122,15 @@ def test_formgrader_finds_the_course_from_the_repo_root(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_selfgrade_refuses_a_broken_notebook_clearly(tmp_path, capsys):
+    from seqcourse.cli import main
+
+    broken = tmp_path / "01-rnn-cell" / "01-rnn-cell.ipynb"
+    broken.parent.mkdir()
+    broken.write_text('{"cells": [', encoding="utf-8")
+    with pytest.raises(SystemExit, match="not a valid Jupyter notebook"):
+        main(["selfgrade", str(broken)])
+    with pytest.raises(SystemExit, match="pass --lesson"):
+        main(["selfgrade", str(REPO_ROOT / "README.md")])
