@@ -28,6 +28,13 @@ def _unroll(x, s0, W, U, b, retain_grad: bool = False) -> list[torch.Tensor]:
     return states
 
 
+def _problem(g: torch.Generator, B: int, T: int, E: int, H: int, u_scale: float):
+    """Random float64 inputs, initial state and parameters (x, s0, W, U, b), drawn in that order."""
+    def draw(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+    return draw(B, T, E), draw(B, H) * 0.5, draw(E, H) * 0.6, draw(H, H) * u_scale, draw(H) * 0.3
+
+
 def _forward(x, s0, W, U, b):
     return torch.stack(_unroll(x, s0, W, U, b), dim=1)
 
@@ -36,11 +43,7 @@ def _forward(x, s0, W, U, b):
 def test_bptt(bptt) -> None:
     for k, (B, T, E, H) in enumerate(SHAPES):
         g = _gen(1000 + k)
-        x = torch.randn(B, T, E, generator=g, dtype=torch.float64)
-        s0 = torch.randn(B, H, generator=g, dtype=torch.float64) * 0.5
-        W = torch.randn(E, H, generator=g, dtype=torch.float64) * 0.6
-        U = torch.randn(H, H, generator=g, dtype=torch.float64) * 0.6
-        b = torch.randn(H, generator=g, dtype=torch.float64) * 0.3
+        x, s0, W, U, b = _problem(g, B, T, E, H, u_scale=0.6)
         grad_states = torch.randn(B, T, H, generator=g, dtype=torch.float64)
         if k == 3:
             grad_states[:, :-1] = 0  # a loss on the last state only
@@ -80,12 +83,7 @@ def test_lag_gradient_norms(lag_gradient_norms) -> None:
                                     "to the state k steps before the last")
     # general case against a reference
     for k, (B, T, E, H) in enumerate(SHAPES):
-        g = _gen(1100 + k)
-        x = torch.randn(B, T, E, generator=g, dtype=torch.float64)
-        s0 = torch.randn(B, H, generator=g, dtype=torch.float64) * 0.5
-        W = torch.randn(E, H, generator=g, dtype=torch.float64) * 0.6
-        U = torch.randn(H, H, generator=g, dtype=torch.float64) * 0.9
-        b = torch.randn(H, generator=g, dtype=torch.float64) * 0.3
+        x, s0, W, U, b = _problem(_gen(1100 + k), B, T, E, H, u_scale=0.9)
         norms = lag_gradient_norms(x, s0, W, U, b)
         check_true(not norms.requires_grad, "return plain numbers: detach the norms")
         check_close(norms, _reference_norms(x, s0, W, U, b), f"gradient norms by lag (case {k})",
