@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from test_tampering import TAMPERING, _first_mistakes  # noqa: E402
 
 from seqcourse.grading.mistakes import load_catalogue, notebook_with  # noqa: E402
 from seqcourse.grading.nbg import ScratchCourse  # noqa: E402
-from seqcourse.paths import REPO_ROOT  # noqa: E402
+from seqcourse.paths import REPO_ROOT, lesson_notebook  # noqa: E402
 
 
 def main() -> None:
@@ -34,25 +33,21 @@ def main() -> None:
     args = parser.parse_args()
     aid = args.lesson
     rows = []
-    with ScratchCourse([aid]) as course, tempfile.TemporaryDirectory() as tmp:
+    with ScratchCourse([aid]) as course:
         t = time.perf_counter()
         course.generate(aid)
         gen_s = time.perf_counter() - t
 
-        def grade(label, nb_or_path, detail=""):
-            path = nb_or_path
-            if not isinstance(nb_or_path, Path):
-                path = Path(tmp) / f"{len(rows)}.ipynb"
-                nbformat.write(nb_or_path, path)
+        def grade(label, notebook, detail=""):
             start = time.perf_counter()
-            report = course.autograde(aid, path, f"s{len(rows)}")
+            report = course.autograde(aid, notebook, f"s{len(rows)}")
             secs = time.perf_counter() - start
             rows.append((label, detail, report.score, report.max_score, report.status, secs))
             print(f"{label:<45} {report.score:>4g}/{report.max_score:g}  {report.status:<12} {secs:5.1f} s",
                   flush=True)
 
-        grade("solution", next((REPO_ROOT / "solutions" / aid).glob("*.ipynb")))
-        grade("untouched stub", next((REPO_ROOT / "lessons" / aid).glob("*.ipynb")))
+        grade("solution", lesson_notebook(aid))
+        grade("untouched stub", lesson_notebook(aid, "lessons"))
         for m in load_catalogue(aid):
             grade(f"mistake {m.cell}/{m.name}", notebook_with(aid, {m.cell: m.source}), m.why)
         wrong = _first_mistakes(aid)

@@ -21,3 +21,16 @@ def datasets_dir() -> Path:
             f"datasets folder not found at {path}. Install the course with `pip install -e .` from "
             "a clone of the repository, or point SEQCOURSE_DATASETS at a copy of its datasets/.")
     return path
+
+
+def lesson_notebook(assignment: str, edition: str = "solutions", root: Path | None = None) -> Path:
+    """The one notebook of a lesson: ``<root or repo>/<edition>/<assignment>/*.ipynb``.
+
+    ``edition`` is "solutions" (instructor) or "lessons" (student). A lesson holds exactly one
+    notebook; anything else is an error, not a guess.
+    """
+    folder = Path(root or REPO_ROOT) / edition / assignment
+    found = sorted(folder.glob("*.ipynb"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{folder} must hold exactly one notebook, found {len(found)}")
+    return found[0]

@@ -5,14 +5,14 @@ import pytest
 
 from seqcourse.grading.mistakes import check_mistakes, load_catalogue
 from seqcourse.grading.nbg import assignments
-from seqcourse.paths import REPO_ROOT
+from seqcourse.paths import lesson_notebook
 
 pytestmark = pytest.mark.pipeline
 LESSONS = assignments()
 
 
 def _solution_cells(aid):
-    nb = nbformat.read(next((REPO_ROOT / "solutions" / aid).glob("*.ipynb")), as_version=4)
+    nb = nbformat.read(lesson_notebook(aid), as_version=4)
     return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution")]
 

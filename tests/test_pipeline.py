@@ -7,13 +7,12 @@ scratch course (its own gradebook), exactly as an instructor's `nbgrader autogra
 import subprocess
 import sys
 
-import nbformat
 import pytest
 
 from seqcourse.cli import release_differences
 from seqcourse.grading.mistakes import load_catalogue, notebook_with
 from seqcourse.grading.nbg import ScratchCourse, assignments
-from seqcourse.paths import REPO_ROOT
+from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 pytestmark = pytest.mark.pipeline
 LESSONS = assignments()
@@ -25,19 +24,13 @@ def course():
         yield c
 
 
-def _grade(course, tmp_path, aid, nb, student):
-    path = tmp_path / f"{student}.ipynb"
-    nbformat.write(nb, path)
-    return course.autograde(aid, path, student)
-
-
 def test_lessons_match_a_fresh_generation():
     assert release_differences(LESSONS) == []
 
 
 @pytest.mark.parametrize("aid", LESSONS)
 def test_solution_gets_full_marks(course, aid):
-    nb = next((REPO_ROOT / "solutions" / aid).glob("*.ipynb"))
+    nb = lesson_notebook(aid)
     report = course.autograde(aid, nb, "solution")
     assert report.max_score > 0
     assert report.score == report.max_score, report.summary()
@@ -46,7 +39,7 @@ def test_solution_gets_full_marks(course, aid):
 
 @pytest.mark.parametrize("aid", LESSONS)
 def test_untouched_stub_scores_zero(course, aid):
-    stub = next((REPO_ROOT / "lessons" / aid).glob("*.ipynb"))
+    stub = lesson_notebook(aid, "lessons")
     report = course.autograde(aid, stub, "stub")
     assert report.score == 0, report.summary()
     assert all(c.score == 0 for c in report.cells)
@@ -56,16 +49,15 @@ def test_untouched_stub_scores_zero(course, aid):
 @pytest.mark.parametrize("aid", LESSONS)
 def test_nbgrader_validate_from_repo_root(aid):
     """nbgrader's own command, with the repo's config, finds every test failing on the stub."""
-    stub = next((REPO_ROOT / "lessons" / aid).glob("*.ipynb"))
+    stub = lesson_notebook(aid, "lessons")
     run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "--invert", str(stub)],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert "Success! The notebook does not pass any tests." in run.stdout, run.stdout + run.stderr
 
 
-def test_a_catalogued_mistake_loses_points_end_to_end(course, tmp_path):
+def test_a_catalogued_mistake_loses_points_end_to_end(course):
     mistake = next(m for m in load_catalogue("01-rnn-cell") if m.name == "last-padded-position")
-    report = _grade(course, tmp_path, "01-rnn-cell",
-                    notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "mistake")
+    report = course.autograde("01-rnn-cell", notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "mistake")
     scores = {c.grade_id: c.score for c in report.cells}
     assert scores["test_SurnameRNN"] == 0, report.summary()
     assert report.score < report.max_score
@@ -74,8 +66,7 @@ def test_a_catalogued_mistake_loses_points_end_to_end(course, tmp_path):
 
 def test_feedback_hides_hidden_tests_and_export_works(course, tmp_path):
     mistake = next(m for m in load_catalogue("01-rnn-cell") if m.name == "no-bias")
-    report = _grade(course, tmp_path, "01-rnn-cell",
-                    notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "feedback")
+    report = course.autograde("01-rnn-cell", notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "feedback")
     html = course.feedback("01-rnn-cell", "feedback").read_text(encoding="utf-8")
     assert "Exercise 1: visible tests passed." in html  # the student's own results are shown
     assert "BEGIN HIDDEN TESTS" not in html and "hidden.test_rnn_cell" not in html

@@ -4,7 +4,6 @@ Each case is a real nbgrader autograde of lesson 01 in a scratch course. The run
 every test cell, and the static scan marks module patches "needs review".
 """
 
-import nbformat
 import pytest
 
 from seqcourse.grading.mistakes import load_catalogue, notebook_with
@@ -17,12 +16,6 @@ pytestmark = pytest.mark.pipeline
 def course():
     with ScratchCourse(["01-rnn-cell"]) as c:
         yield c
-
-
-def _grade(course, tmp_path, aid, nb, student):
-    path = tmp_path / f"{student}.ipynb"
-    nbformat.write(nb, path)
-    return course.autograde(aid, path, student)
 
 
 def _first_mistakes(aid):
@@ -44,23 +37,23 @@ TAMPERING = {
 
 
 @pytest.mark.parametrize("attack", sorted(TAMPERING))
-def test_tampering_with_wrong_answers_earns_nothing(course, tmp_path, attack):
+def test_tampering_with_wrong_answers_earns_nothing(course, attack):
     nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"), prepend=TAMPERING[attack])
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, attack)
+    report = course.autograde("01-rnn-cell", nb, attack)
     assert report.score == 0, report.summary()
     assert report.status == "needs review", report.summary()
 
 
-def test_rebinding_test_helpers_in_the_notebook_earns_nothing(course, tmp_path):
+def test_rebinding_test_helpers_in_the_notebook_earns_nothing(course):
     """Visible tests call names from the notebook; hidden tests import their own and still fail."""
     nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"),
                        prepend="check_close = check_true = check_shape = check_type = lambda *a, **k: None")
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, "rebind")
+    report = course.autograde("01-rnn-cell", nb, "rebind")
     assert report.score == 0, report.summary()
     assert report.status == "needs review", report.summary()
 
 
-def test_replacing_hidden_tests_is_flagged_for_review(course, tmp_path):
+def test_replacing_hidden_tests_is_flagged_for_review(course):
     """The strongest attack inside one kernel: no-op hidden tests and no-op visible helpers.
 
     Every name a test cell looks up can be rebound by code in the same kernel, so the runtime
@@ -72,24 +65,24 @@ def test_replacing_hidden_tests_is_flagged_for_review(course, tmp_path):
               "        setattr(h, n, lambda *a, **k: None)\n"
               "check_close = check_true = check_shape = check_type = lambda *a, **k: None")
     nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"), prepend=attack)
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, "hidden-replaced")
+    report = course.autograde("01-rnn-cell", nb, "hidden-replaced")
     assert report.status == "needs review", report.summary()
     assert any("setattr" in f for f in report.findings)
 
 
-def test_tampering_with_right_answers_earns_nothing(course, tmp_path):
+def test_tampering_with_right_answers_earns_nothing(course):
     nb = notebook_with("01-rnn-cell", {}, prepend=TAMPERING["patch-torch-allclose"])
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, "tamper-right")
+    report = course.autograde("01-rnn-cell", nb, "tamper-right")
     assert report.score == 0, report.summary()
     assert "replaced" in report.cells[0].message
 
 
-def test_patch_placed_before_the_setup_cell_earns_nothing(course, tmp_path):
+def test_patch_placed_before_the_setup_cell_earns_nothing(course):
     """Locked cells cannot be edited but can be moved: code above the setup cell runs first."""
     from nbformat.v4 import new_code_cell
 
     nb = notebook_with("01-rnn-cell", _first_mistakes("01-rnn-cell"))
     nb.cells.insert(0, new_code_cell(TAMPERING["patch-torch-allclose"]))
-    report = _grade(course, tmp_path, "01-rnn-cell", nb, "before-setup")
+    report = course.autograde("01-rnn-cell", nb, "before-setup")
     assert report.score == 0, report.summary()
     assert report.status == "needs review", report.summary()

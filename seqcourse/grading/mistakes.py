@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.paths import REPO_ROOT
+from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"
 
@@ -94,7 +94,7 @@ def _is_test(cell) -> bool:
 
 
 def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
-                   solutions_dir: Path | None = None, timeout: float = 300,
+                   root: Path | None = None, timeout: float = 300,
                    progress: Callable[[str], None] | None = None) -> list[MistakeResult]:
     """Run every mistake at the exercise level; return one result per mistake.
 
@@ -102,8 +102,7 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     "caught" mistake would prove nothing.
     """
     mistakes = load_catalogue(assignment) if mistakes is None else mistakes
-    src = Path(solutions_dir) if solutions_dir else REPO_ROOT / "solutions"
-    nb_path = next((src / assignment).glob("*.ipynb"))
+    nb_path = lesson_notebook(assignment, root=root)
     nb = nbformat.read(nb_path, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code"]
     solution_ids = {_grade_id(c) for c in cells if _is_solution(c)}
@@ -149,14 +148,13 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
 
 
 def notebook_with(assignment: str, replacements: dict[str, str], prepend: str = "",
-                  solutions_dir: Path | None = None):
+                  root: Path | None = None):
     """The solution notebook with solution cells replaced (grade id -> source).
 
     ``prepend`` is put before the first solution cell's source, the way a student would add code
     to the first cell they may edit. Used to build wrong or tampered submissions for tests.
     """
-    src = Path(solutions_dir) if solutions_dir else REPO_ROOT / "solutions"
-    nb = nbformat.read(next((src / assignment).glob("*.ipynb")), as_version=4)
+    nb = nbformat.read(lesson_notebook(assignment, root=root), as_version=4)
     unknown = set(replacements) - {_grade_id(c) for c in nb.cells if _is_solution(c)}
     if unknown:
         raise ValueError(f"not solution cells of {assignment}: {sorted(unknown)}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config, PyFileConfigLoader
 
-from seqcourse.paths import REPO_ROOT
+from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CONFIG_FILE = REPO_ROOT / "autograder" / "nbgrader_config.py"
 
@@ -125,22 +125,23 @@ class ScratchCourse:
             self._generated.add(assignment)
         return self.root / "lessons" / assignment
 
-    def autograde(self, assignment: str, notebook: Path | str, student: str = "student") -> GradeReport:
-        """Autograde one submitted notebook for ``student`` and read the scores back."""
+    def autograde(self, assignment: str, notebook: Path | str | nbformat.NotebookNode,
+                  student: str = "student") -> GradeReport:
+        """Autograde one submission (a notebook file or object) for ``student``; read the scores back."""
         from nbgrader.api import Gradebook
 
         from seqcourse.grading.scan import scan_notebook
 
         self.generate(assignment)
-        source_nbs = sorted((self.root / "solutions" / assignment).glob("*.ipynb"))
-        if len(source_nbs) != 1:
-            raise ValueError(f"assignment {assignment} must hold exactly one notebook")
-        name = source_nbs[0].name
+        name = lesson_notebook(assignment, root=self.root).name
         dest = self.root / "autograder" / "submitted" / student / assignment
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        shutil.copy(notebook, dest / name)
+        if isinstance(notebook, nbformat.NotebookNode):
+            nbformat.write(notebook, dest / name)
+        else:
+            shutil.copy(notebook, dest / name)
         with _quiet():
             _check(self.api.autograde(assignment, student, force=True, create=True),
                    f"autograde {assignment} for {student}")
@@ -158,7 +159,8 @@ class ScratchCourse:
             for grade in sorted(sub.grades, key=lambda g: _cell_order(nb, g.name)):
                 report.cells.append(CellScore(grade.name, float(grade.score or 0),
                                               float(grade.max_score), messages.get(grade.name, "")))
-        report.findings = [str(f) for f in scan_notebook(nbformat.read(notebook, as_version=4))]
+        submitted = nbformat.read(dest / name, as_version=4)
+        report.findings = [str(f) for f in scan_notebook(submitted)]
         return report
 
 
