@@ -36,6 +36,13 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             adding_T=50, adding_steps=600, hidden=32, lr=1e-2, lstm_max_fraction=0.2,
             rnn_fail_fraction=0.85, gate_T=30,
         ),
+        "04-deep-rnn": dict(
+            max_per_language=120, emb_size=32, hid_size=64, epochs=8, batch_size=32, lr=5e-3,
+            dropout=0.2, margin=0.02,
+            gen_emb=32, gen_lang=16, gen_hidden=128, gen_epochs=6, gen_lr=5e-3,
+            temperatures=(0.1, 0.3, 0.6, 1.0, 1.5, 2.0), samples_per_language=12,
+            speed_batch=32, speed_T=20, speed_size=64, speed_repeats=3,
+        ),
     },
     "cpu": {
         "01-rnn-cell": dict(
@@ -52,6 +59,13 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             adding_T=100, adding_steps=2000, hidden=32, lr=1e-2, lstm_max_fraction=0.1,
             rnn_fail_fraction=0.85, gate_T=40,
         ),
+        "04-deep-rnn": dict(
+            max_per_language=300, emb_size=64, hid_size=128, epochs=12, batch_size=32, lr=3e-3,
+            dropout=0.3, margin=0.03,
+            gen_emb=32, gen_lang=16, gen_hidden=256, gen_epochs=8, gen_lr=3e-3,
+            temperatures=(0.1, 0.3, 0.5, 0.8, 1.0, 1.3, 1.6, 2.0), samples_per_language=40,
+            speed_batch=64, speed_T=30, speed_size=128, speed_repeats=5,
+        ),
     },
     "gpu": {
         "01-rnn-cell": dict(
@@ -67,6 +81,13 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "03-lstm": dict(
             adding_T=100, adding_steps=3000, hidden=64, lr=1e-2, lstm_max_fraction=0.1,
             rnn_fail_fraction=0.85, gate_T=40,
+        ),
+        "04-deep-rnn": dict(
+            max_per_language=300, emb_size=64, hid_size=256, epochs=15, batch_size=64, lr=2e-3,
+            dropout=0.3, margin=0.03,
+            gen_emb=64, gen_lang=16, gen_hidden=512, gen_epochs=20, gen_lr=2e-3,
+            temperatures=(0.1, 0.3, 0.5, 0.8, 1.0, 1.3, 1.6, 2.0), samples_per_language=100,
+            speed_batch=256, speed_T=50, speed_size=512, speed_repeats=10,
         ),
     },
 }

@@ -12,46 +12,75 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-PAD, UNK = "<pad>", "<unk>"
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 
 
 class CharVocab:
-    """A character vocabulary. Id 0 is padding, id 1 stands for characters never seen in training."""
+    """A character vocabulary. Id 0 is padding, id 1 stands for characters never seen in training.
 
-    def __init__(self, chars: Iterable[str]):
-        unique = sorted(set(chars) - {PAD, UNK})
-        if any(len(c) != 1 for c in unique):
-            raise ValueError("CharVocab takes single characters; use CharVocab.from_texts for words")
-        self.itos: list[str] = [PAD, UNK, *unique]
-        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str], min_count: int = 1) -> CharVocab:
-        counts = Counter(c for t in texts for c in t)
-        return cls(c for c, n in counts.items() if n >= min_count)
+    With ``with_bos_eos=True`` ids 2 and 3 are ``<bos>`` (begin) and ``<eos>`` (end of sequence),
+    which generators and decoders need; ``encode(text, add_bos=True, add_eos=True)`` adds them.
+    """
 
     pad_id = 0
     unk_id = 1
 
+    def __init__(self, chars: Iterable[str], with_bos_eos: bool = False):
+        unique = sorted(set(chars) - {PAD, UNK, BOS, EOS})
+        if any(len(c) != 1 for c in unique):
+            raise ValueError("CharVocab takes single characters; use CharVocab.from_texts for words")
+        specials = [PAD, UNK, BOS, EOS] if with_bos_eos else [PAD, UNK]
+        self.itos: list[str] = [*specials, *unique]
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
+        self.specials = len(specials)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], min_count: int = 1, with_bos_eos: bool = False) -> CharVocab:
+        counts = Counter(c for t in texts for c in t)
+        return cls((c for c, n in counts.items() if n >= min_count), with_bos_eos=with_bos_eos)
+
+    def _special(self, token: str) -> int:
+        if token not in self.stoi:
+            raise AttributeError(f"this vocabulary has no {token}: build it with with_bos_eos=True")
+        return self.stoi[token]
+
+    @property
+    def bos_id(self) -> int:
+        return self._special(BOS)
+
+    @property
+    def eos_id(self) -> int:
+        return self._special(EOS)
+
     def __len__(self) -> int:
         return len(self.itos)
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, got {type(text).__name__}")
-        return [self.stoi.get(c, self.unk_id) for c in text]
+        ids = [self.stoi.get(c, self.unk_id) for c in text]
+        if add_bos:
+            ids.insert(0, self.bos_id)
+        if add_eos:
+            ids.append(self.eos_id)
+        return ids
 
-    def decode(self, ids: Iterable[int]) -> str:
+    def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
+        """Characters for ``ids``: padding and ``<bos>`` are skipped, unknown ids shown as "?";
+        by default decoding stops at the first ``<eos>``."""
         out = []
         for i in ids:
             i = int(i)
-            if i == self.pad_id:
+            token = self.itos[i] if 0 <= i < len(self.itos) else UNK
+            if token == EOS and stop_at_eos:
+                break
+            if token in (PAD, BOS, EOS):
                 continue
-            out.append(self.itos[i] if 0 <= i < len(self.itos) else "?")
-        return "".join(c if c != UNK else "?" for c in out)
+            out.append("?" if token == UNK else token)
+        return "".join(out)
 
     def __repr__(self) -> str:
-        return f"CharVocab(size={len(self)}, e.g. {''.join(self.itos[2:12])!r}...)"
+        return f"CharVocab(size={len(self)}, e.g. {''.join(self.itos[self.specials:self.specials + 10])!r}...)"
 
 
 def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

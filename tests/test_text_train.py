@@ -16,6 +16,20 @@ def test_vocab_round_trip_and_unknowns():
         vocab.encode(["a"])
 
 
+def test_vocab_bos_eos():
+    vocab = CharVocab.from_texts(["abc"], with_bos_eos=True)
+    assert (vocab.pad_id, vocab.unk_id, vocab.bos_id, vocab.eos_id) == (0, 1, 2, 3) and len(vocab) == 7
+    ids = vocab.encode("cab", add_bos=True, add_eos=True)
+    assert ids[0] == vocab.bos_id and ids[-1] == vocab.eos_id and len(ids) == 5
+    assert vocab.decode(ids) == "cab"
+    assert vocab.decode(ids + vocab.encode("a")) == "cab"                     # stops at <eos>
+    assert vocab.decode(ids + vocab.encode("a"), stop_at_eos=False) == "caba"
+    assert vocab.decode([99]) == "?"
+    with pytest.raises(AttributeError, match="with_bos_eos"):
+        CharVocab("ab").bos_id
+    assert "'abc'" in repr(vocab)
+
+
 def test_pad_sequences():
     tokens, lengths = pad_sequences([[3, 4, 5], [6]])
     assert tokens.tolist() == [[3, 4, 5], [6, 0, 0]] and lengths.tolist() == [3, 1]
@@ -100,3 +114,13 @@ def test_plots_return_figures():
     assert plot_history(hist).axes
     assert plot_confusion([[2, 1], [0, 3]], ["a", "b"]).axes
     assert plot_states(torch.zeros(4, 3), list("abcd")).axes
+
+
+def test_time_call_median_and_errors():
+    from seqcourse.timing import time_call
+
+    calls = []
+    seconds = time_call(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= seconds < 0.1
+    with pytest.raises(ValueError):
+        time_call(lambda: None, repeats=0)

@@ -3,7 +3,7 @@
 Checking each mistake with a full nbgrader autograde would rerun training dozens of times. Instead
 one kernel runs the solution notebook once; at each solution cell it first tries that cell's
 mistakes, each followed by the cells up to the next solution cell (the exercise's tests, and any
-training in between), and records whether a test cell failed. Names a mistake defined are removed
+training in between) until a test cell fails, and records whether one did. Names a mistake defined are removed
 before the next one runs, so one mistake cannot leave state that makes another pass or fail.
 """
 
@@ -128,11 +128,14 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
                     err = kernel.run(m.source, timeout)
                     if err:
                         failed, detail = [m.cell], f"the mistake itself raised {err}"
-                    for g in group:
+                    for g in group if not failed else ():
                         err = kernel.run(g.source, timeout)
                         if err and _is_test(g):
+                            # Caught: the rest of the group (often training) need not run; the
+                            # main loop below runs the solution and every cell after it anyway.
                             failed.append(_grade_id(g))
                             detail = detail or err
+                            break
                     kernel.run("for _n in set(globals()) - _seqcourse_names_before - "
                                "{'_seqcourse_names_before'}:\n    del globals()[_n]", timeout)
                     results.append(MistakeResult(m, bool(failed), failed, detail,
