@@ -62,7 +62,7 @@ def fused_with_indexing(x, weight_ih, weight_hh, bias_ih, bias_hh):
 def contenders(ns: dict, lstm: nn.LSTM, x: torch.Tensor) -> dict:
     weights = [getattr(lstm, f"{n}_l0") for n in WEIGHTS]
     cell = ns["LSTMCellScratch"](lstm.input_size, lstm.hidden_size).to(x.device)
-    cell.load_state_dict(dict(zip(WEIGHTS, weights)))
+    cell.load_state_dict(dict(zip(WEIGHTS, weights, strict=True)))
 
     def cell_loop():
         state, outputs = None, []

@@ -2,6 +2,10 @@
 
     course release [ID ...]        regenerate lessons/ from solutions/ (nbgrader generate_assignment)
     course check-release [ID ...]  fail if lessons/ differs from a fresh generation
+    course collect ID SOURCE       copy submissions (a folder, or an LMS zip) into autograder/submitted/
+    course autograde ID            grade every submission: isolated, limited, in parallel
+    course feedback ID             feedback HTML per student (no hidden tests in it)
+    course export ID               grades CSV per exercise with each status, and a score plot
     course selfgrade NOTEBOOK      grade your notebook against the hidden tests, locally
     course mistakes ID             check that every catalogued mistake loses points
     course data surnames           rebuild datasets/surnames/surnames.tsv from Faker
@@ -106,6 +110,80 @@ def cmd_selfgrade(args) -> int:
     return 0 if report.score == report.max_score else 1
 
 
+def _course(args):
+    from seqcourse.grading.classroom import Course
+
+    course = Course(args.course, db_url=args.db_url)
+    _ids([args.id]) if args.course is None else None
+    if not (course.source / args.id).is_dir():
+        raise SystemExit(f"course: no lesson {args.id!r} in {course.source}")
+    return course
+
+
+def cmd_collect(args) -> int:
+    from seqcourse.grading.classroom import DEFAULT_ZIP_REGEXP, collect_folder, collect_zip
+
+    course = _course(args)
+    source = Path(args.source)
+    if source.suffix == ".zip":
+        got = collect_zip(course, args.id, source, args.regexp or DEFAULT_ZIP_REGEXP)
+    elif source.is_dir():
+        got = collect_folder(course, args.id, source)
+    else:
+        raise SystemExit(f"course collect: {source} is neither a folder nor a .zip file")
+    print(f"collected {len(got)} submissions of {args.id} into {course.submitted}: {', '.join(got)}")
+    if not got:
+        print("nothing matched: for a zip, check --regexp against its file names")
+    return 0 if got else 1
+
+
+def cmd_autograde(args) -> int:
+    from seqcourse.grading.classroom import STATUS_GRADED, Limits, grade_class
+
+    course = _course(args)
+    limits = Limits(memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds, processes=args.processes,
+                    cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
+                    max_notebook_mb=args.max_notebook_mb)
+    students = args.student or None
+    if not (students or course.students(args.id)):
+        raise SystemExit(f"course autograde: no submissions of {args.id} in {course.submitted}; "
+                         "run `course collect` first")
+    print(f"grading {args.id} with {args.workers or 'all'} workers; limits: {limits.describe()}")
+    results = grade_class(course, args.id, students=students, workers=args.workers, limits=limits,
+                          keep=args.keep)
+    width = max(len(r.student) for r in results)
+    for r in results:
+        score = "  -  " if r.score is None else f"{r.score:5g}"
+        why = "; ".join(r.reasons) if r.status != STATUS_GRADED else "; ".join(r.notes)
+        print(f"{r.student:<{width}}  {score}  {r.status:<12}  {why[:150]}")
+    review = sum(r.status != STATUS_GRADED for r in results)
+    print(f"{len(results)} graded into {course.db_url}; {review} need review "
+          f"(`course export {args.id}` writes the table)")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from seqcourse.grading.classroom import generate_feedback
+
+    course = _course(args)
+    written = generate_feedback(course, args.id, args.student or None)
+    for student, path in written.items():
+        print(f"{student}: {path}")
+    print(f"feedback for {len(written)} students (hidden tests cleared)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from seqcourse.grading.classroom import export_csv, plot_scores
+
+    course = _course(args)
+    out = Path(args.output or f"{args.id}-grades.csv")
+    print(f"wrote {export_csv(course, args.id, out)}")
+    if args.plot != "none":
+        print(f"wrote {plot_scores(course, args.id, args.plot or out.with_suffix('.png'))}")
+    return 0
+
+
 def cmd_mistakes(args) -> int:
     from seqcourse.grading.mistakes import check_mistakes
 
@@ -134,6 +212,46 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-release", help="fail if lessons/ is out of date")
     p.add_argument("ids", nargs="*")
     p.set_defaults(func=cmd_check_release)
+    from seqcourse.grading.classroom import Limits
+
+    def course_args(p):
+        p.add_argument("id", help="lesson id, e.g. 01-rnn-cell")
+        p.add_argument("--course", help="course folder (default: this repository)")
+        p.add_argument("--db-url", help="gradebook (default: SEQCOURSE_GRADEBOOK or "
+                                        "autograder/gradebook.db); e.g. postgresql://user@host/db")
+
+    p = sub.add_parser("collect", help="copy submissions into the course")
+    course_args(p)
+    p.add_argument("source", help="a folder of <student>.ipynb files or <student>/ folders, or an LMS .zip")
+    p.add_argument("--regexp", help="for a zip: a regular expression naming student_id and file_id in "
+                                    "each file name (default: Canvas's <student>_<n>_<n>_<file>)")
+    p.set_defaults(func=cmd_collect)
+    p = sub.add_parser("autograde", help="grade the class: isolated, limited, in parallel",
+                       description="Grade every collected submission in its own limited kernel; "
+                                   "statuses and scores go to the gradebook.")
+    course_args(p)
+    d = Limits()
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
+    p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="kernel address space (MB)")
+    p.add_argument("--cpu-seconds", type=int, default=d.cpu_seconds, help="kernel CPU time")
+    p.add_argument("--processes", type=int, default=d.processes, help="extra processes (non-root users)")
+    p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help="seconds per cell")
+    p.add_argument("--submission-timeout", type=int, default=d.submission_timeout,
+                   help="seconds per notebook")
+    p.add_argument("--max-notebook-mb", type=int, default=d.max_notebook_mb,
+                   help="larger notebook files are not run")
+    p.add_argument("--keep", action="store_true", help="keep the scratch folders (for debugging)")
+    p.set_defaults(func=cmd_autograde)
+    p = sub.add_parser("feedback", help="feedback HTML for graded students")
+    course_args(p)
+    p.add_argument("--student", action="append")
+    p.set_defaults(func=cmd_feedback)
+    p = sub.add_parser("export", help="grades CSV per exercise, with status, and a score plot")
+    course_args(p)
+    p.add_argument("-o", "--output", help="CSV path (default: <id>-grades.csv)")
+    p.add_argument("--plot", help="PNG path (default: next to the CSV; 'none' for no plot)")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("selfgrade", help="grade a notebook locally against the hidden tests")
     p.add_argument("notebook")
     p.add_argument("--lesson", help="lesson id, if the notebook's folder does not say it")

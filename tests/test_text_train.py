@@ -26,7 +26,7 @@ def test_vocab_bos_eos():
     assert vocab.decode(ids + vocab.encode("a"), stop_at_eos=False) == "caba"
     assert vocab.decode([99]) == "?"
     with pytest.raises(AttributeError, match="with_bos_eos"):
-        CharVocab("ab").bos_id
+        _ = CharVocab("ab").bos_id
     assert "'abc'" in repr(vocab)
 
 

@@ -172,3 +172,25 @@ def notebook_with(assignment: str, replacements: dict[str, str], prepend: str = 
         first = False
         cell.outputs = []
     return nb
+
+
+def _answer_only(source: str) -> str:
+    """A solution cell as a student would hand it in: the nbgrader markers removed."""
+    return "\n".join(ln for ln in source.splitlines()
+                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def student_submission(assignment: str, replacements: dict[str, str] | None = None, prepend: str = "",
+                       root: Path | None = None):
+    """The student edition (lessons/) with every stub answered: by the reference answer, or by
+    ``replacements`` (grade id -> source). ``prepend`` goes before the first answer, as in
+    :func:`notebook_with`. This is what a real submission looks like: no hidden tests in it."""
+    solved = notebook_with(assignment, replacements or {}, prepend=prepend, root=root)
+    answers = {_grade_id(c): _answer_only(c.source) for c in solved.cells
+               if c.cell_type == "code" and _is_solution(c)}
+    base = Path(root) if root else REPO_ROOT
+    nb = nbformat.read(lesson_notebook(assignment, edition="lessons", root=base), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and _is_solution(cell):
+            cell.source = answers[_grade_id(cell)]
+    return nb

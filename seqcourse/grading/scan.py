@@ -81,13 +81,27 @@ def _bound_names(tree: ast.AST) -> dict[str, ast.AST]:
     return out
 
 
+def _import_targets(tree: ast.AST) -> dict[str, str]:
+    """For names bound by module-level imports: the dotted object each one names."""
+    out: dict[str, str] = {}
+    for node in _module_level(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
 def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None,
-                protected: set[str] | None = None) -> list[Finding]:
+                protected: set[str] | dict[str, str | None] | None = None) -> list[Finding]:
     """Findings in one cell's source.
 
     ``modules``: names bound to modules by earlier cells. ``protected``: names the notebook's
     locked setup cells define (the test helpers, the budget...), which a student cell must not
-    rebind at module level.
+    rebind at module level; as a dict, it maps names the setup cells imported to what they
+    imported, so importing the same thing again (``import torch``) is not flagged.
     """
     # IPython magics and shell escapes are not Python; blank them so ast can parse the rest.
     lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
@@ -104,8 +118,12 @@ def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None
     if protected:
         top = ast.Module(body=[n for n in tree.body if not isinstance(
             n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))], type_ignores=[])
+        same_import = protected if isinstance(protected, dict) else {}
+        targets = _import_targets(top)
         for name, node in _bound_names(top).items():
-            if name in protected:
+            if name in protected and not (isinstance(node, (ast.Import, ast.ImportFrom)) and
+                                          same_import.get(name) is not None and
+                                          targets.get(name) == same_import[name]):
                 flag(node, f"rebinds {name}, which the locked setup cell defines")
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected:
@@ -147,15 +165,18 @@ def scan_notebook(nb) -> list[Finding]:
     """Scan the cells a student may edit (nbgrader solution cells) of an nbformat notebook."""
     findings: list[Finding] = []
     modules: set[str] = set()
-    protected: set[str] = set()
+    protected: dict[str, str | None] = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         read_only = meta.get("locked") and not meta.get("grade") and not meta.get("solution")
         if cell.cell_type == "code" and read_only:
             try:
-                protected |= set(_bound_names(ast.parse(cell.source)))
+                tree = ast.parse(cell.source)
             except SyntaxError:
-                pass
+                continue
+            imports = _import_targets(tree)
+            for name in _bound_names(tree):
+                protected[name] = imports.get(name)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue

@@ -100,7 +100,7 @@ def test_lstm_layer(length_mask, lstm_layer, LSTMCellScratch) -> None:
 # ---------------------------------------------------------------- exercise 2: stacked, bidirectional
 def test_stacked_bilstm(StackedBiLSTM, load_torch_lstm) -> None:
     configs = [(2, True), (1, False), (3, True), (2, False), (1, True)]
-    for k, ((B, T, E, H), (L, bi)) in enumerate(zip(SHAPES + [(2, 3, 3, 3)], configs)):
+    for k, ((B, T, E, H), (L, bi)) in enumerate(zip(SHAPES + [(2, 3, 3, 3)], configs, strict=True)):
         g = _gen(4100 + k)
         lstm = _randomise(nn.LSTM(E, H, num_layers=L, bidirectional=bi, batch_first=True).double(), g)
         model = StackedBiLSTM(E, H, num_layers=L, bidirectional=bi).double()
