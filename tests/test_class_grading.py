@@ -88,7 +88,8 @@ def _v3() -> bytes:
 KINDS = {
     "correct": (lambda c: student_submission(AID), STATUS_GRADED, FULL),
     "untouched-stub": (lambda c: nbformat.read(REPO_ROOT / "lessons" / AID / NAME, 4), STATUS_GRADED, 0.0),
-    "wrong-answers": (lambda c: student_submission(AID, _wrong_answers()), STATUS_GRADED, "partial"),
+    "wrong-answers": (lambda c: student_submission(AID, {"rnn_cell": _wrong_answers()["rnn_cell"]}),
+                      STATUS_GRADED, "partial"),
     "infinite-loop-in-function": (lambda c: student_submission(AID, {"rnn_cell": (
         "def rnn_cell(x_t, s_prev, W, U, b):\n    while True:\n        pass")}), STATUS_REVIEW, "partial"),
     "infinite-loop-outside-function": (lambda c: _after_answers("while True:\n    pass"), STATUS_REVIEW, FULL),

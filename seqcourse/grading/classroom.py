@@ -159,8 +159,9 @@ def collect_folder(course: Course, aid: str, folder: Path | str) -> list[str]:
     return collected
 
 
-# Canvas names downloads <student>_<id>_<id>_<file>; "LATE" may follow the student.
-DEFAULT_ZIP_REGEXP = r"^(?P<student_id>[A-Za-z0-9.@+-]+)_(?:LATE_)?\d+_\d+_(?P<file_id>.+)$"
+# Canvas names downloads <student>_<id>_<id>_<file>; "LATE" may follow the student. nbgrader
+# matches the regular expression against the whole path of each extracted file.
+DEFAULT_ZIP_REGEXP = r"(?:.*[/\\])?(?P<student_id>[A-Za-z0-9.@+-]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/\\]+)$"
 
 
 def collect_zip(course: Course, aid: str, archive: Path | str, regexp: str = DEFAULT_ZIP_REGEXP) -> list[str]:
@@ -184,7 +185,7 @@ def collect_zip(course: Course, aid: str, archive: Path | str, regexp: str = DEF
 
     before = stamps()
     config = course.config.copy()
-    config.ZipCollectApp.downloaded_directory = str(downloaded)
+    config.ZipCollectApp.downloaded_directory = str(downloaded.relative_to(course.root))
     config.ZipCollectApp.force = True
     config.FileNameCollectorPlugin.named_regexp = regexp
     app = ZipCollectApp(config=config)
