@@ -264,3 +264,21 @@ def test_collect_refuses_names_that_are_not_student_ids(tmp_path):
     (bad / "a b").mkdir(parents=True)
     with pytest.raises(ValueError, match="student id"):
         collect_folder(course, AID, bad)
+
+
+def test_command_line(graded, tmp_path, capsys):
+    from seqcourse.cli import main
+
+    course, _ = graded
+    assert main(["export", AID, "--course", str(course.root), "-o", str(tmp_path / "g.csv")]) == 0
+    assert (tmp_path / "g.csv").is_file() and (tmp_path / "g.png").is_file()
+    for command in ("collect", "autograde", "feedback", "export"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+    assert "--memory-mb" in capsys.readouterr().out
+    empty = make_course(tmp_path / "empty")
+    with pytest.raises(SystemExit, match="no submissions"):
+        main(["autograde", AID, "--course", str(empty.root)])
+    with pytest.raises(SystemExit, match="no lesson"):
+        main(["autograde", "99-nothing", "--course", str(empty.root)])

@@ -18,10 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_class_grading import AID, KINDS, LIMITS, _put, make_course
 
-from seqcourse.grading.classroom import STATUS_GRADED, STATUS_REVIEW, collect_folder, export_csv, grade_class
+from seqcourse.grading.classroom import (
+    STATUS_GRADED,
+    STATUS_REVIEW,
+    collect_folder,
+    export_csv,
+    grade_class,
+)
 
 pytestmark = pytest.mark.pipeline
 

@@ -1,0 +1,149 @@
+"""A class of synthetic students on lesson 01: plain serial `nbgrader autograde` against
+`course autograde`, on the same machine in the same run.
+
+    python bench/grade_class.py [--students 40] [--workers N] [--cell-timeout 30]
+    # writes bench/results/grade_class.md
+
+The class mixes correct notebooks, wrong answers (catalogued mistakes), untouched stubs and
+submissions that are bad in ways plain nbgrader survives (invalid JSON, os._exit, an infinite loop
+after correct answers, sys.exit). Memory and fork bombs are left out on purpose: without limits
+they would take the machine down, which is the point of the sandbox but not a benchmark. Both
+runs use one thread per kernel and the same cell timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_class_grading import AID, NAME, _after_answers, make_course  # noqa: E402
+
+from seqcourse.grading.classroom import STATUS_GRADED, Course, Limits, collect_folder, grade_class  # noqa: E402
+from seqcourse.grading.mistakes import load_catalogue, student_submission  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "grade_class.md"
+
+
+def make_class(n: int) -> dict[str, object]:
+    """n submissions: 50% correct, 30% one wrong answer each, 10% stubs, 10% bad files."""
+    mistakes = load_catalogue(AID)
+    stub = nbformat.read(Path(__file__).resolve().parents[1] / "lessons" / AID / NAME, 4)
+    bad = [("invalid-json", b'{"cells": ['), ("os-exit", _after_answers("import os\nos._exit(1)")),
+           ("loop", _after_answers("while True:\n    pass")), ("sys-exit", _after_answers("import sys\nsys.exit()"))]
+    subs = {}
+    for i in range(n):
+        r = i % 10
+        if r < 5:
+            subs[f"s{i:03d}-correct"] = student_submission(AID)
+        elif r < 8:
+            m = mistakes[i % len(mistakes)]
+            subs[f"s{i:03d}-wrong"] = student_submission(AID, {m.cell: m.source})
+        elif r == 8:
+            subs[f"s{i:03d}-stub"] = stub
+        else:
+            kind, item = bad[(i // 10) % len(bad)]
+            subs[f"s{i:03d}-{kind}"] = item
+    return subs
+
+
+def write_class(course: Course, subs: dict) -> None:
+    inbox = course.root / "inbox"
+    for student, item in subs.items():
+        folder = inbox / student
+        folder.mkdir(parents=True)
+        if isinstance(item, bytes):
+            (folder / NAME).write_bytes(item)
+        else:
+            nbformat.write(item, folder / NAME)
+    collect_folder(course, AID, inbox)
+
+
+def plain_nbgrader(course: Course, cell_timeout: int) -> float:
+    """`nbgrader autograde` as an instructor runs it: one command, every student, one at a time."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", AID, "--force",
+                    f"--CourseDirectory.root={course.root}", f"--CourseDirectory.db_url={course.db_url}",
+                    f"--Execute.timeout={cell_timeout}", "--log-level=ERROR"],
+                   cwd=course.root, env=env, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--cell-timeout", type=int, default=30)
+    args = parser.parse_args()
+    subs = make_class(args.students)
+    work = Path(tempfile.mkdtemp(prefix="seqcourse-bench-class-"))
+    try:
+        plain = make_course(work / "plain")
+        write_class(plain, subs)
+        # the course's nbgrader settings, as the repository's root nbgrader_config.py loads them
+        (plain.root / "nbgrader_config.py").write_text(
+            f"c = get_config()\nload_subconfig({str(Path(__file__).resolve().parents[1] / 'autograder' / 'nbgrader_config.py')!r})\n")
+        # plain nbgrader needs the assignment in its gradebook: generate it as an instructor would
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", AID, "--force",
+                        f"--CourseDirectory.root={plain.root}", f"--CourseDirectory.db_url={plain.db_url}",
+                        "--log-level=ERROR"],
+                       cwd=plain.root, check=True, capture_output=True)
+        print(f"plain nbgrader autograde, {len(subs)} students, serial ...", flush=True)
+        plain_s = plain_nbgrader(plain, args.cell_timeout)
+        plain_done = len([p for p in plain.autograded.glob(f"*/{AID}/{NAME}")])
+
+        ours = make_course(work / "ours")
+        write_class(ours, subs)
+        print(f"course autograde, {args.workers} workers ...", flush=True)
+        start = time.perf_counter()
+        results = grade_class(ours, AID, workers=args.workers, limits=Limits(cell_timeout=args.cell_timeout),
+                              progress=True)
+        ours_s = time.perf_counter() - start
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    statuses = Counter(r.status for r in results)
+    per_min = lambda n, s: 60 * n / s  # noqa: E731
+    lines = [f"| {r.student} | {'-' if r.score is None else f'{r.score:g}'} | {r.status} | "
+             f"{'; '.join(r.reasons) or '; '.join(r.notes) or ''} |" for r in results]
+    text = f"""# Grading a class of {len(subs)} on lesson 01
+
+Command: `python bench/grade_class.py --students {args.students} --workers {args.workers} --cell-timeout {args.cell_timeout}`.
+Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; one thread per kernel
+in both runs; cell timeout {args.cell_timeout} s in both. Mix: 50% correct, 30% one catalogued mistake,
+10% untouched stubs, 10% bad files (invalid JSON, os._exit, an infinite loop after correct answers,
+sys.exit).
+
+| run | seconds | submissions per minute | notebooks with a result |
+|---|---|---|---|
+| plain `nbgrader autograde` (serial, no limits) | {plain_s:.0f} | {per_min(len(subs), plain_s):.1f} | {plain_done} autograded; {len(subs) - plain_done} failed, which `nbgrader export` shows as 0 |
+| `course autograde --workers {args.workers}` (sandboxed) | {ours_s:.0f} | {per_min(len(subs), ours_s):.1f} | {len(results)} with a status: {statuses[STATUS_GRADED]} graded, {len(subs) - statuses[STATUS_GRADED]} need review |
+
+Speed ratio (course / plain): **{plain_s / ours_s:.2f}x**. On {os.cpu_count()} cores the parallel
+speed-up is bounded by the core count; the sandbox adds a template generation per class and a
+private course copy per submission.
+
+## Every submission's outcome with `course autograde`
+
+| student | score | status | reasons or notes |
+|---|---|---|---|
+""" + "\n".join(lines) + "\n"
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text)
+    print(text[:1500])
+    print(f"written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
