@@ -123,3 +123,42 @@ class LabelledTexts(Dataset):
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
                           generator=generator)
+
+
+class Pairs(Dataset):
+    """Source-target text pairs for sequence-to-sequence models (lessons 05 and 06).
+
+    Each side is encoded once with its own vocabulary, without ``<bos>``/``<eos>``: where those go
+    is part of what the lessons teach.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str, str]], source_vocab: CharVocab, target_vocab: CharVocab,
+                 tokenize=None):
+        self.pairs = [(str(s), str(t)) for s, t in pairs]
+        split = tokenize or list
+        self.source_ids = [[source_vocab.stoi.get(tok, source_vocab.unk_id) for tok in split(s)]
+                           for s, _ in self.pairs]
+        self.target_ids = [[target_vocab.stoi.get(tok, target_vocab.unk_id) for tok in split(t)]
+                           for _, t in self.pairs]
+        empty = [i for i, (a, b) in enumerate(zip(self.source_ids, self.target_ids, strict=True)) if not a or not b]
+        if empty:
+            raise ValueError(f"empty source or target in pairs {empty[:5]}")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
+        return self.source_ids[i], self.target_ids[i]
+
+    @staticmethod
+    def collate(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(source (B, S), source_lengths (B,), target (B, T), target_lengths (B,))``, padded with 0."""
+        sources, targets = zip(*batch, strict=True)
+        src, src_len = pad_sequences(sources)
+        tgt, tgt_len = pad_sequences(targets)
+        return src, src_len, tgt, tgt_len
+
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
+                          generator=generator)

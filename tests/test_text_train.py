@@ -124,3 +124,19 @@ def test_time_call_median_and_errors():
     assert len(calls) == 5 and 0 <= seconds < 0.1
     with pytest.raises(ValueError):
         time_call(lambda: None, repeats=0)
+
+
+def test_pairs_encode_both_sides_and_pad():
+    from seqcourse.text import Pairs
+
+    src_vocab = CharVocab.from_texts(["jeudi 7 mars"])
+    tgt_vocab = CharVocab("0123456789-", with_bos_eos=True)
+    data = Pairs([("7 mars", "2024-03-07"), ("jeudi", "1999-01-01")], src_vocab, tgt_vocab)
+    src, src_len, tgt, tgt_len = next(iter(data.loader(2, shuffle=False)))
+    assert src.shape == (2, 6) and src_len.tolist() == [6, 5] and tgt.shape == (2, 10)
+    assert tgt_vocab.decode(tgt[0]) == "2024-03-07" and src_vocab.decode(src[1]) == "jeudi"
+    assert src[1, 5] == 0                                       # padding
+    words = Pairs([("je suis", "i am")], CharVocab("x"), CharVocab("x"), tokenize=str.split)
+    assert len(words[0][0]) == 2
+    with pytest.raises(ValueError, match="empty"):
+        Pairs([("", "x")], src_vocab, tgt_vocab)
