@@ -157,8 +157,8 @@ def cmd_autograde(args) -> int:
         why = "; ".join(r.reasons) if r.status != STATUS_GRADED else "; ".join(r.notes)
         print(f"{r.student:<{width}}  {score}  {r.status:<12}  {why[:150]}")
     review = sum(r.status != STATUS_GRADED for r in results)
-    print(f"{len(results)} graded into {course.db_url}; {review} need review "
-          f"(`course export {args.id}` writes the table)")
+    print(f"{len(results)} submissions recorded in {course.db_url}: {len(results) - review} graded, "
+          f"{review} need review (`course export {args.id}` writes the table)")
     return 0
 
 

@@ -567,9 +567,11 @@ def grade_class(course: Course, aid: str, students: list[str] | None = None, wor
 
     name = course.notebook_name(aid)
     students = sorted(students) if students is not None else course.students(aid)
-    bad = [s for s in students if not STUDENT_ID.match(s)]
+    # Folder names already in submitted/ are graded whatever they look like (nbgrader's exchange
+    # made them); only names that could leave the folder are refused.
+    bad = [s for s in students if not s or s in (".", "..") or "/" in s or "\\" in s]
     if bad:
-        raise ValueError(f"not valid student ids: {bad}")
+        raise ValueError(f"not usable as student ids: {bad}")
     workers = max(1, workers or os.cpu_count() or 1)
     class_dir = Path(tempfile.mkdtemp(prefix=f"seqcourse-class-{aid}-"))
     results: list[Result] = []
@@ -692,6 +694,9 @@ def plot_scores(course: Course, aid: str, path: Path | str) -> Path:
         ax.hist(values, bins=bins, color="tab:blue" if label != "total" else "tab:green", edgecolor="white")
         ax.set_title(f"{label} (max {top:g})", fontsize=9)
         ax.set_xlim(0, top)
+        ax.set_xlabel("points", fontsize=8)
+        ax.set_ylabel("students", fontsize=8)
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
