@@ -43,6 +43,10 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             temperatures=(0.1, 0.3, 0.6, 1.0, 1.5, 2.0), samples_per_language=12,
             speed_batch=32, speed_T=20, speed_size=64, speed_repeats=3,
         ),
+        "05-seq2seq": dict(
+            days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3,
+            min_exact_match=0.5, small_hidden=16, beam_size=3, max_len=12, beam_examples=40,
+        ),
     },
     "cpu": {
         "01-rnn-cell": dict(
@@ -66,6 +70,10 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             temperatures=(0.1, 0.3, 0.5, 0.8, 1.0, 1.3, 1.6, 2.0), samples_per_language=40,
             speed_batch=64, speed_T=30, speed_size=128, speed_repeats=5,
         ),
+        "05-seq2seq": dict(
+            days=4000, per_day=3, emb_size=32, hidden=128, epochs=8, batch_size=64, lr=3e-3,
+            min_exact_match=0.95, small_hidden=32, beam_size=3, max_len=12, beam_examples=200,
+        ),
     },
     "gpu": {
         "01-rnn-cell": dict(
@@ -88,6 +96,10 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             gen_emb=64, gen_lang=16, gen_hidden=512, gen_epochs=20, gen_lr=2e-3,
             temperatures=(0.1, 0.3, 0.5, 0.8, 1.0, 1.3, 1.6, 2.0), samples_per_language=100,
             speed_batch=256, speed_T=50, speed_size=512, speed_repeats=10,
+        ),
+        "05-seq2seq": dict(
+            days=8000, per_day=4, emb_size=64, hidden=256, epochs=12, batch_size=128, lr=2e-3,
+            min_exact_match=0.98, small_hidden=32, beam_size=5, max_len=12, beam_examples=500,
         ),
     },
 }

@@ -1,0 +1,179 @@
+"""Plausible wrong answers for lesson 05. Each must lose points (tests/test_mistakes.py)."""
+
+from seqcourse.grading.mistakes import Mistake
+
+
+def _forcing(dec_in="torch.cat([torch.full((B, 1), bos_id, dtype=tgt.dtype, device=tgt.device), tgt], dim=1)",
+             eos="dec_out[torch.arange(B, device=tgt.device), tgt_len.to(tgt.device)] = eos_id"):
+    return f"""
+def teacher_forcing(tgt, tgt_len, bos_id, eos_id):
+    B = tgt.shape[0]
+    dec_in = {dec_in}
+    dec_out = torch.cat([tgt, torch.zeros(B, 1, dtype=tgt.dtype, device=tgt.device)], dim=1)
+    {eos}
+    return dec_in, dec_out
+"""
+
+
+_MODEL_INIT = """
+class Seq2Seq(nn.Module):
+    def __init__(self, src_vocab_size, tgt_vocab_size, emb_size, hidden_size):
+        super().__init__()
+        H = self.hidden_size = hidden_size
+        self.src_embedding = nn.Embedding(src_vocab_size, emb_size, padding_idx=0)
+        self.encoder = nn.GRU(emb_size, H, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(2 * H, H)
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_size, padding_idx=0)
+        self.decoder = nn.GRU(emb_size + 2 * H, H, batch_first=True)
+        self.out = nn.Linear(H + 2 * H, tgt_vocab_size)
+"""
+
+
+def _model(encode="""        packed = pack_padded_sequence(self.src_embedding(src), src_len.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, h_n = self.encoder(packed)
+        context = torch.cat([h_n[0], h_n[1]], dim=-1)
+        return context, torch.tanh(self.bridge(context)).unsqueeze(0)
+""", carry="step_logits, state = self.step(dec_in[:, t], state, context)"):
+    return _MODEL_INIT + f"""
+    def encode(self, src, src_len):
+{encode}
+    def step(self, prev, state, context):
+        inputs = torch.cat([self.tgt_embedding(prev), context], dim=-1).unsqueeze(1)
+        output, state = self.decoder(inputs, state)
+        return self.out(torch.cat([output[:, 0], context], dim=-1)), state
+
+    def forward(self, src, src_len, dec_in):
+        context, state = self.encode(src, src_len)
+        first = state
+        logits = []
+        for t in range(dec_in.shape[1]):
+            {carry}
+            logits.append(step_logits)
+        return torch.stack(logits, dim=1)
+"""
+
+
+def _greedy(start="bos_id", keep="not done[b] and prev[b] != eos_id", stop="done.all()", steps="range(max_len)"):
+    return f"""
+@torch.no_grad()
+def greedy_decode(model, src, src_len, bos_id, eos_id, max_len):
+    context, state = model.encode(src, src_len)
+    B = src.shape[0]
+    prev = torch.full((B,), {start}, dtype=torch.long, device=src.device)
+    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    out = [[] for _ in range(B)]
+    for _ in {steps}:
+        logits, state = model.step(prev, state, context)
+        prev = logits.argmax(dim=-1)
+        for b in range(B):
+            if {keep}:
+                out[b].append(int(prev[b]))
+        done |= prev == eos_id
+        if {stop}:
+            break
+    return out
+"""
+
+
+def _beam(fallback=True, norm="best[1] / best[2] ** alpha", key="f[1] / f[2] ** alpha", score_eos=True):
+    extend = "tokens + [idx], logp + lp" if score_eos else "tokens + [idx], logp + (0.0 if idx == eos_id else lp)"
+    greedy = """
+    greedy = greedy_decode(model, src, src_len, bos_id, eos_id, max_len)[0]
+    finished.append((greedy, *sequence_log_prob(model, src, src_len, greedy, bos_id, eos_id, max_len)))""" \
+        if fallback else ""
+    return f"""
+@torch.no_grad()
+def beam_search(model, src, src_len, bos_id, eos_id, beam_size, max_len, alpha=0.0):
+    context, state = model.encode(src, src_len)
+    beams = [([], 0.0, state)]
+    finished = []
+    for _ in range(max_len):
+        candidates = []
+        for tokens, logp, state in beams:
+            prev = torch.tensor([tokens[-1] if tokens else bos_id], device=src.device)
+            logits, new_state = model.step(prev, state, context)
+            top = torch.log_softmax(logits[0], dim=-1).topk(min(beam_size, logits.shape[-1]))
+            for lp, idx in zip(top.values.tolist(), top.indices.tolist()):
+                candidates.append(({extend}, new_state))
+        candidates.sort(key=lambda cand: cand[1], reverse=True)
+        beams = []
+        for tokens, logp, new_state in candidates[:beam_size]:
+            if tokens[-1] == eos_id:
+                finished.append((tokens[:-1], logp, len(tokens)))
+            else:
+                beams.append((tokens, logp, new_state))
+        if not beams:
+            break
+    finished += [(tokens, logp, len(tokens)) for tokens, logp, _ in beams]{greedy}
+    best = max(finished, key=lambda f: {key})
+    return best[0], {norm}
+"""
+
+
+MISTAKES = [
+    # ---------------------------------------------------------------- teacher_forcing
+    Mistake("teacher_forcing", "no-eos", "forgets to append <eos> to the targets", _forcing(eos="pass")),
+    Mistake("teacher_forcing", "eos-after-padding", "puts <eos> at the end of the padded row, not after "
+            "the last real token", _forcing(eos="dec_out[:, -1] = eos_id")),
+    Mistake("teacher_forcing", "not-shifted", "feeds the decoder the token it must predict (shifted by one)",
+            _forcing() + "\n_right = teacher_forcing\n\ndef teacher_forcing(tgt, tgt_len, bos_id, eos_id):\n"
+                         "    dec_in, dec_out = _right(tgt, tgt_len, bos_id, eos_id)\n    return dec_out, dec_out\n"),
+    Mistake("teacher_forcing", "no-bos", "starts the decoder inputs with padding instead of <bos>",
+            _forcing(dec_in="torch.cat([torch.zeros(B, 1, dtype=tgt.dtype, device=tgt.device), tgt], dim=1)")),
+    # ---------------------------------------------------------------- Seq2Seq
+    Mistake("Seq2Seq", "padded-encoder", "runs the encoder on the padded batch: the backward state reads padding",
+            _model(encode="""        _, h_n = self.encoder(self.src_embedding(src))
+        context = torch.cat([h_n[0], h_n[1]], dim=-1)
+        return context, torch.tanh(self.bridge(context)).unsqueeze(0)
+""")),
+    Mistake("Seq2Seq", "forward-state-twice", "builds the context from the forward direction only",
+            _model(encode="""        packed = pack_padded_sequence(self.src_embedding(src), src_len.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, h_n = self.encoder(packed)
+        context = torch.cat([h_n[0], h_n[0]], dim=-1)
+        return context, torch.tanh(self.bridge(context)).unsqueeze(0)
+""")),
+    Mistake("Seq2Seq", "state-not-carried", "restarts the decoder from its first state at every step",
+            _model(carry="step_logits, _ = self.step(dec_in[:, t], first, context)")),
+    Mistake("Seq2Seq", "no-bridge-tanh", "skips the tanh on the bridge",
+            _model(encode="""        packed = pack_padded_sequence(self.src_embedding(src), src_len.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, h_n = self.encoder(packed)
+        context = torch.cat([h_n[0], h_n[1]], dim=-1)
+        return context, self.bridge(context).unsqueeze(0)
+""")),
+    # ---------------------------------------------------------------- masked_cross_entropy
+    Mistake("masked_cross_entropy", "padding-counted", "averages over every position, padding included", """
+def masked_cross_entropy(logits, targets, pad_id=0):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+"""),
+    Mistake("masked_cross_entropy", "mean-of-sequence-means", "averages each sequence, then the batch "
+            "(short sequences weigh more)", """
+def masked_cross_entropy(logits, targets, pad_id=0):
+    losses = nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    mask = (targets != pad_id).to(losses.dtype)
+    return ((losses * mask).sum(1) / mask.sum(1)).mean()
+"""),
+    Mistake("masked_cross_entropy", "summed", "sums instead of averaging", """
+def masked_cross_entropy(logits, targets, pad_id=0):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                       ignore_index=pad_id, reduction="sum")
+"""),
+    Mistake("masked_cross_entropy", "pad-id-ignored", "always masks id 0, whatever pad_id says", """
+def masked_cross_entropy(logits, targets, pad_id=0):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                       ignore_index=0)
+"""),
+    # ---------------------------------------------------------------- greedy_decode
+    Mistake("greedy_decode", "keeps-eos", "keeps the <eos> in the output", _greedy(keep="not done[b]")),
+    Mistake("greedy_decode", "stops-at-first-eos", "stops the whole batch when one row ends", _greedy(stop="done.any()")),
+    Mistake("greedy_decode", "starts-with-eos", "feeds <eos> as the first input", _greedy(start="eos_id")),
+    Mistake("greedy_decode", "one-step-too-many", "allows max_len + 1 tokens", _greedy(steps="range(max_len + 1)")),
+    # ---------------------------------------------------------------- beam_search
+    Mistake("beam_search", "no-greedy-candidate", "trusts the beam alone, which can prune the greedy path",
+            _beam(fallback=False)),
+    Mistake("beam_search", "not-length-normalised", "ignores alpha: ranks and scores by raw log-probability",
+            _beam(norm="best[1]", key="f[1]")),
+    Mistake("beam_search", "eos-not-scored", "does not count the log-probability of <eos>", _beam(score_eos=False)),
+]
