@@ -47,6 +47,12 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3,
             min_exact_match=0.5, small_hidden=16, beam_size=3, max_len=12, beam_examples=40,
         ),
+        "06-attention": dict(
+            days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3, kind="additive",
+            min_exact_match=0.9, max_len=12, heatmaps=3,
+            tat_source="tutorial", tat_pairs=1500, tat_emb=32, tat_hidden=64, tat_epochs=2, tat_batch=64,
+            tat_lr=3e-3, tat_max_len=12,
+        ),
     },
     "cpu": {
         "01-rnn-cell": dict(
@@ -74,6 +80,12 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             days=4000, per_day=3, emb_size=32, hidden=128, epochs=8, batch_size=64, lr=3e-3,
             min_exact_match=0.95, small_hidden=32, beam_size=3, max_len=12, beam_examples=200,
         ),
+        "06-attention": dict(
+            days=4000, per_day=3, emb_size=32, hidden=128, epochs=8, batch_size=64, lr=3e-3, kind="additive",
+            min_exact_match=0.995, max_len=12, heatmaps=3,
+            tat_source="tutorial", tat_pairs=None, tat_emb=64, tat_hidden=128, tat_epochs=6, tat_batch=128,
+            tat_lr=3e-3, tat_max_len=12,
+        ),
     },
     "gpu": {
         "01-rnn-cell": dict(
@@ -100,6 +112,12 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "05-seq2seq": dict(
             days=8000, per_day=4, emb_size=64, hidden=256, epochs=12, batch_size=128, lr=2e-3,
             min_exact_match=0.98, small_hidden=32, beam_size=5, max_len=12, beam_examples=500,
+        ),
+        "06-attention": dict(
+            days=8000, per_day=4, emb_size=64, hidden=256, epochs=12, batch_size=128, lr=2e-3, kind="additive",
+            min_exact_match=0.998, max_len=12, heatmaps=3,
+            tat_source="short", tat_pairs=None, tat_emb=256, tat_hidden=512, tat_epochs=15, tat_batch=256,
+            tat_lr=1e-3, tat_max_len=12,
         ),
     },
 }

@@ -162,3 +162,45 @@ class Pairs(Dataset):
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
                           generator=generator)
+
+
+class WordVocab(CharVocab):
+    """A vocabulary of whitespace-separated words, with the same ids for the special tokens."""
+
+    def __init__(self, words: Iterable[str], with_bos_eos: bool = True):
+        unique = sorted(set(words) - {PAD, UNK, BOS, EOS})
+        if any(not w or any(c.isspace() for c in w) for w in unique):
+            raise ValueError("WordVocab takes single words without spaces")
+        specials = [PAD, UNK, BOS, EOS] if with_bos_eos else [PAD, UNK]
+        self.itos = [*specials, *unique]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.specials = len(specials)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], min_count: int = 1, with_bos_eos: bool = True) -> WordVocab:
+        counts = Counter(w for t in texts for w in t.split())
+        return cls((w for w, n in counts.items() if n >= min_count), with_bos_eos=with_bos_eos)
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, got {type(text).__name__}")
+        ids = [self.stoi.get(w, self.unk_id) for w in text.split()]
+        if add_bos:
+            ids.insert(0, self.bos_id)
+        if add_eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
+        words = []
+        for i in ids:
+            i = int(i)
+            token = self.itos[i] if 0 <= i < len(self.itos) else UNK
+            if token == EOS and stop_at_eos:
+                break
+            if token not in (PAD, BOS, EOS):
+                words.append(token)
+        return " ".join(words)
+
+    def __repr__(self) -> str:
+        return f"WordVocab(size={len(self)}, e.g. {' '.join(self.itos[self.specials:self.specials + 6])!r}...)"

@@ -112,3 +112,54 @@ def confusion_matrix(preds: torch.Tensor, golds: torch.Tensor, num_classes: int)
     """Counts (C, C): row = true class, column = predicted class."""
     idx = golds.long() * num_classes + preds.long()
     return torch.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def fit_seq2seq(model: nn.Module, loader, epochs: int, lr: float, make_targets: Callable,
+                loss_fn: Callable, bos_id: int, eos_id: int, device: torch.device | str = "cpu",
+                clip: float = 1.0, amp: bool = False, desc: str = "training") -> tuple[list[float], float]:
+    """Teacher-forced training of an encoder-decoder called as ``model(src, src_len, dec_in)``.
+
+    ``make_targets(tgt, tgt_len, bos_id, eos_id) -> (dec_in, dec_out)`` and
+    ``loss_fn(logits, dec_out)`` are the lesson's own (lesson 05). With ``amp`` on a CUDA device
+    the forward pass runs in bfloat16 autocast (mixed precision). Returns the per-step losses and
+    the seconds taken; stops with a clear error if the loss stops being finite.
+    """
+    device = torch.device(device)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    use_amp = amp and device.type == "cuda"
+    losses, start = [], time.perf_counter()
+    with tqdm(total=epochs * len(loader), desc=desc, unit="batch", leave=False) as bar:
+        for epoch in range(1, epochs + 1):
+            for src, src_len, tgt, tgt_len in loader:
+                dec_in, dec_out = make_targets(tgt, tgt_len, bos_id, eos_id)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    logits = model(src.to(device), src_len, dec_in.to(device))
+                loss = loss_fn(logits.float(), dec_out.to(device))
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"loss became {value} in epoch {epoch}: lower the learning rate")
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+                losses.append(value)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses, time.perf_counter() - start
+
+
+@torch.no_grad()
+def exact_match_and_outputs(model: nn.Module, data, decode: Callable, bos_id: int, eos_id: int,
+                            max_len: int, device: torch.device | str = "cpu", batch_size: int = 512):
+    """Greedy outputs for every pair of ``data`` (a :class:`seqcourse.text.Pairs`), the references,
+    and the share of outputs equal to their reference."""
+    model.eval()
+    preds, golds = [], []
+    for start in range(0, len(data), batch_size):
+        batch = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+        src, src_len, tgt, tgt_len = data.collate(batch)
+        preds += decode(model, src.to(device), src_len, bos_id, eos_id, max_len)
+        golds += [tgt[i, :tgt_len[i]].tolist() for i in range(len(batch))]
+    return sum(p == g for p, g in zip(preds, golds, strict=True)) / max(1, len(golds)), preds, golds

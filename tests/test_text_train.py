@@ -140,3 +140,16 @@ def test_pairs_encode_both_sides_and_pad():
     assert len(words[0][0]) == 2
     with pytest.raises(ValueError, match="empty"):
         Pairs([("", "x")], src_vocab, tgt_vocab)
+
+
+def test_word_vocab():
+    from seqcourse.text import Pairs, WordVocab
+
+    vocab = WordVocab.from_texts(["je suis la", "je suis ici", "rare"], min_count=2)
+    assert vocab.itos[4:] == ["je", "suis"] and vocab.bos_id == 2
+    ids = vocab.encode("je suis perdu", add_eos=True)
+    assert ids == [4, 5, vocab.unk_id, vocab.eos_id] and vocab.decode(ids) == "je suis <unk>"
+    data = Pairs([("je suis", "je")], vocab, vocab, tokenize=str.split)
+    assert data[0] == ([4, 5], [4])
+    with pytest.raises(ValueError):
+        WordVocab(["two words"])
