@@ -113,7 +113,7 @@ KINDS = {
     "not-a-notebook": (lambda c: b'{"hello": "world"}', STATUS_REVIEW, None),
     "huge-outputs": (lambda c: _with_outputs(8), STATUS_GRADED, FULL),
     "over-size-limit": (lambda c: _with_outputs(60), STATUS_REVIEW, None),
-    "print-flood": (lambda c: _after_answers("for i in range(2_000_000):\n    print(i)"), STATUS_GRADED, FULL),
+    "print-flood": (lambda c: _after_answers("for i in range(200_000):\n    print(i)"), STATUS_GRADED, FULL),
     "missing-notebook": (lambda c: {"README.txt": b"I forgot to attach it"}, STATUS_REVIEW, None),
     "renamed-notebook": (lambda c: {"my work (final).ipynb": student_submission(AID)}, STATUS_GRADED, FULL),
     "extra-files": (lambda c: {NAME: student_submission(AID), "data.csv": b"1,2\n", "helper.py": b"x = 1\n"},
