@@ -15,12 +15,11 @@ import argparse
 import platform
 from pathlib import Path
 
-import nbformat
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from seqcourse.paths import lesson_notebook
+from seqcourse.grading.nbg import run_lesson_cells
 from seqcourse.timing import time_call
 
 OUT = Path(__file__).resolve().parent / "results" / "lstm_speed.md"
@@ -30,18 +29,7 @@ WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 def lesson_functions() -> dict:
     """Run the cells of lesson 04's solution that define the contenders; return their namespace."""
-    nb = nbformat.read(lesson_notebook("04-deep-rnn"), as_version=4)
-    wanted = {"given", "per_gate", "fused_lstm_forward"}
-    namespace = {"torch": torch, "nn": nn}
-    found = set()
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in wanted:
-            exec(compile(cell.source, f"<lesson 04 cell {gid}>", "exec"), namespace)
-            found.add(gid)
-    if found != wanted:
-        raise RuntimeError(f"lesson 04's notebook lacks the cells {sorted(wanted - found)}")
-    return namespace
+    return run_lesson_cells("04-deep-rnn", ["given", "per_gate", "fused_lstm_forward"], {"torch": torch, "nn": nn})
 
 
 def fused_with_indexing(x, weight_ih, weight_hh, bias_ih, bias_hh):

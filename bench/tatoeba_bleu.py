@@ -20,7 +20,6 @@ import os
 import platform
 from pathlib import Path
 
-import nbformat
 import sacrebleu
 import torch
 from torch import nn
@@ -28,7 +27,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse.data import tatoeba
 from seqcourse.env import seed_everything
-from seqcourse.paths import lesson_notebook
+from seqcourse.grading.nbg import run_lesson_cells
 from seqcourse.text import Pairs, WordVocab
 from seqcourse.train import exact_match_and_outputs, fit_seq2seq
 
@@ -75,13 +74,9 @@ class TutorialAttnSeq2Seq(nn.Module):
 
 def lesson_namespace() -> dict:
     """Lesson 06's given and reference cells, run from its solution notebook."""
-    nb = nbformat.read(lesson_notebook("06-attention"), as_version=4)
-    ns = {"torch": torch, "nn": nn, "pack_padded_sequence": pack_padded_sequence,
-          "pad_packed_sequence": pad_packed_sequence}
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("given", "attention_scores", "attend", "AttnSeq2Seq"):
-            exec(compile(cell.source, "<lesson 06>", "exec"), ns)
-    return ns
+    return run_lesson_cells("06-attention", ["given", "attention_scores", "attend", "AttnSeq2Seq"],
+                            {"torch": torch, "nn": nn, "pack_padded_sequence": pack_padded_sequence,
+                             "pad_packed_sequence": pad_packed_sequence})
 
 
 def main() -> None:

@@ -112,11 +112,12 @@ def cmd_selfgrade(args) -> int:
 
 def _course(args):
     from seqcourse.grading.classroom import Course
+    from seqcourse.grading.nbg import assignments
 
     course = Course(args.course, db_url=args.db_url)
-    _ids([args.id]) if args.course is None else None
     if not (course.source / args.id).is_dir():
-        raise SystemExit(f"course: no lesson {args.id!r} in {course.source}")
+        known = ", ".join(assignments(course.source)) if course.source.is_dir() else "none"
+        raise SystemExit(f"course: no lesson {args.id!r} in {course.source}; known: {known}")
     return course
 
 

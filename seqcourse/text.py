@@ -24,20 +24,34 @@ class CharVocab:
 
     pad_id = 0
     unk_id = 1
+    # What a token is, and how tokens are put back together: WordVocab overrides these.
+    _separator = ""
+    _unknown_shown = "?"
+    _with_bos_eos_default = False
 
-    def __init__(self, chars: Iterable[str], with_bos_eos: bool = False):
-        unique = sorted(set(chars) - {PAD, UNK, BOS, EOS})
-        if any(len(c) != 1 for c in unique):
+    @staticmethod
+    def _split(text: str) -> list[str]:
+        return list(text)
+
+    @staticmethod
+    def _check_tokens(tokens: list[str]) -> None:
+        if any(len(c) != 1 for c in tokens):
             raise ValueError("CharVocab takes single characters; use CharVocab.from_texts for words")
+
+    def __init__(self, tokens: Iterable[str], with_bos_eos: bool | None = None):
+        unique = sorted(set(tokens) - {PAD, UNK, BOS, EOS})
+        self._check_tokens(unique)
+        if with_bos_eos is None:
+            with_bos_eos = self._with_bos_eos_default
         specials = [PAD, UNK, BOS, EOS] if with_bos_eos else [PAD, UNK]
         self.itos: list[str] = [*specials, *unique]
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
         self.specials = len(specials)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], min_count: int = 1, with_bos_eos: bool = False) -> CharVocab:
-        counts = Counter(c for t in texts for c in t)
-        return cls((c for c, n in counts.items() if n >= min_count), with_bos_eos=with_bos_eos)
+    def from_texts(cls, texts: Iterable[str], min_count: int = 1, with_bos_eos: bool | None = None):
+        counts = Counter(tok for t in texts for tok in cls._split(t))
+        return cls((tok for tok, n in counts.items() if n >= min_count), with_bos_eos=with_bos_eos)
 
     def _special(self, token: str) -> int:
         if token not in self.stoi:
@@ -58,7 +72,7 @@ class CharVocab:
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, got {type(text).__name__}")
-        ids = [self.stoi.get(c, self.unk_id) for c in text]
+        ids = [self.stoi.get(tok, self.unk_id) for tok in self._split(text)]
         if add_bos:
             ids.insert(0, self.bos_id)
         if add_eos:
@@ -66,8 +80,8 @@ class CharVocab:
         return ids
 
     def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
-        """Characters for ``ids``: padding and ``<bos>`` are skipped, unknown ids shown as "?";
-        by default decoding stops at the first ``<eos>``."""
+        """Text for ``ids``: padding and ``<bos>`` are skipped, unknown ids shown as "?" (words as
+        "<unk>"); by default decoding stops at the first ``<eos>``."""
         out = []
         for i in ids:
             i = int(i)
@@ -76,11 +90,13 @@ class CharVocab:
                 break
             if token in (PAD, BOS, EOS):
                 continue
-            out.append("?" if token == UNK else token)
-        return "".join(out)
+            out.append(self._unknown_shown if token == UNK else token)
+        return self._separator.join(out)
 
     def __repr__(self) -> str:
-        return f"CharVocab(size={len(self)}, e.g. {''.join(self.itos[self.specials:self.specials + 10])!r}...)"
+        shown = 10 if self._separator == "" else 6
+        example = self._separator.join(self.itos[self.specials:self.specials + shown])
+        return f"{type(self).__name__}(size={len(self)}, e.g. {example!r}...)"
 
 
 def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,42 +181,18 @@ class Pairs(Dataset):
 
 
 class WordVocab(CharVocab):
-    """A vocabulary of whitespace-separated words, with the same ids for the special tokens."""
+    """A vocabulary of whitespace-separated words, with the same ids for the special tokens
+    (``<bos>``/``<eos>`` included by default)."""
 
-    def __init__(self, words: Iterable[str], with_bos_eos: bool = True):
-        unique = sorted(set(words) - {PAD, UNK, BOS, EOS})
-        if any(not w or any(c.isspace() for c in w) for w in unique):
+    _separator = " "
+    _unknown_shown = UNK
+    _with_bos_eos_default = True
+
+    @staticmethod
+    def _split(text: str) -> list[str]:
+        return text.split()
+
+    @staticmethod
+    def _check_tokens(tokens: list[str]) -> None:
+        if any(not w or any(c.isspace() for c in w) for w in tokens):
             raise ValueError("WordVocab takes single words without spaces")
-        specials = [PAD, UNK, BOS, EOS] if with_bos_eos else [PAD, UNK]
-        self.itos = [*specials, *unique]
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-        self.specials = len(specials)
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str], min_count: int = 1, with_bos_eos: bool = True) -> WordVocab:
-        counts = Counter(w for t in texts for w in t.split())
-        return cls((w for w, n in counts.items() if n >= min_count), with_bos_eos=with_bos_eos)
-
-    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        if not isinstance(text, str):
-            raise TypeError(f"encode takes a str, got {type(text).__name__}")
-        ids = [self.stoi.get(w, self.unk_id) for w in text.split()]
-        if add_bos:
-            ids.insert(0, self.bos_id)
-        if add_eos:
-            ids.append(self.eos_id)
-        return ids
-
-    def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
-        words = []
-        for i in ids:
-            i = int(i)
-            token = self.itos[i] if 0 <= i < len(self.itos) else UNK
-            if token == EOS and stop_at_eos:
-                break
-            if token not in (PAD, BOS, EOS):
-                words.append(token)
-        return " ".join(words)
-
-    def __repr__(self) -> str:
-        return f"WordVocab(size={len(self)}, e.g. {' '.join(self.itos[self.specials:self.specials + 6])!r}...)"

@@ -221,3 +221,19 @@ def assignments(solutions_dir: Path | None = None) -> list[str]:
 
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning in kernels
+
+
+def run_lesson_cells(assignment: str, grade_ids: list[str], namespace: dict) -> dict:
+    """Execute the solution notebook's cells named ``grade_ids`` (in notebook order) in
+    ``namespace`` and return it: benchmarks measure the lesson's own code this way."""
+    nb = nbformat.read(lesson_notebook(assignment), as_version=4)
+    found = set()
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in grade_ids:
+            exec(compile(cell.source, f"<{assignment} cell {gid}>", "exec"), namespace)
+            found.add(gid)
+    missing = sorted(set(grade_ids) - found)
+    if missing:
+        raise RuntimeError(f"{assignment}'s solution notebook has no cells {missing}")
+    return namespace

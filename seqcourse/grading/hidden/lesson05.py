@@ -312,29 +312,36 @@ def test_beam_search(beam_search, greedy_decode, Seq2Seq, sequence_log_prob) -> 
 
 
 # ---------------------------------------------------------------- the trained model
-def test_trained_translator(model, source_vocab, target_vocab) -> None:
-    """Exact match on test days this function draws itself, with its own greedy decoding."""
+def held_out_exact_match(model, budget, source_vocab, target_vocab) -> float:
+    """Exact match of ``model`` on the test days of ``budget`` (drawn here), with greedy decoding
+    written here, through the model's ``encode``/``step`` only (lessons 05 and 06 share it)."""
     from seqcourse.data.dates import make_dates
-    from seqcourse.env import get_profile
     from seqcourse.text import Pairs
 
-    guard.verify()
-    budget = get_profile().budget("05-seq2seq")
     test = make_dates(budget.days, budget.per_day, seed=0)["test"]
     data = Pairs([(e.source, e.target) for e in test], source_vocab, target_vocab)
     src, src_len, tgt, tgt_len = Pairs.collate([data[i] for i in range(len(data))])
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
-        context, state = model.encode(src.to(device), src_len)
+        memory, state = model.encode(src.to(device), src_len)
         prev = torch.full((len(data),), target_vocab.bos_id, dtype=torch.long, device=device)
         steps = []
         for _ in range(12):
-            logits, state = model.step(prev, state, context)
+            logits, state = model.step(prev, state, memory)
             prev = logits.argmax(-1)
             steps.append(prev.cpu())
     rows = torch.stack(steps, 1).tolist()
     preds = [r[:r.index(target_vocab.eos_id)] if target_vocab.eos_id in r else r for r in rows]
-    acc = sum(p == tgt[i, :tgt_len[i]].tolist() for i, p in enumerate(preds)) / len(preds)
+    return sum(p == tgt[i, :tgt_len[i]].tolist() for i, p in enumerate(preds)) / len(preds)
+
+
+def test_trained_translator(model, source_vocab, target_vocab) -> None:
+    """Exact match on test days this module draws itself, with its own greedy decoding."""
+    from seqcourse.env import get_profile
+
+    guard.verify()
+    budget = get_profile().budget("05-seq2seq")
+    acc = held_out_exact_match(model, budget, source_vocab, target_vocab)
     check_true(acc >= budget.min_exact_match,
                f"exact match on held-out dates is {acc:.3f}, below this profile's bar of {budget.min_exact_match}")

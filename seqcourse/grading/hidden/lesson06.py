@@ -141,27 +141,11 @@ def test_attn_seq2seq(AttnSeq2Seq) -> None:
 
 # ---------------------------------------------------------------- the trained model
 def test_trained_dates(model, source_vocab, target_vocab) -> None:
-    from seqcourse.data.dates import make_dates
     from seqcourse.env import get_profile
-    from seqcourse.text import Pairs
+    from seqcourse.grading.hidden.lesson05 import held_out_exact_match
 
     guard.verify()
     budget = get_profile().budget("06-attention")
-    test = make_dates(budget.days, budget.per_day, seed=0)["test"]
-    data = Pairs([(e.source, e.target) for e in test], source_vocab, target_vocab)
-    src, src_len, tgt, tgt_len = Pairs.collate([data[i] for i in range(len(data))])
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        memory, state = model.encode(src.to(device), src_len)
-        prev = torch.full((len(data),), target_vocab.bos_id, dtype=torch.long, device=device)
-        steps = []
-        for _ in range(12):
-            logits, state = model.step(prev, state, memory)
-            prev = logits.argmax(-1)
-            steps.append(prev.cpu())
-    rows = torch.stack(steps, 1).tolist()
-    preds = [r[:r.index(target_vocab.eos_id)] if target_vocab.eos_id in r else r for r in rows]
-    acc = sum(p == tgt[i, :tgt_len[i]].tolist() for i, p in enumerate(preds)) / len(preds)
+    acc = held_out_exact_match(model, budget, source_vocab, target_vocab)
     check_true(acc >= budget.min_exact_match,
                f"exact match on held-out dates is {acc:.4f}, below this profile's bar of {budget.min_exact_match}")
