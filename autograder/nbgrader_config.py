@@ -1,7 +1,15 @@
 # The course's nbgrader settings. Loaded by ../nbgrader_config.py and by the `course` command.
 import os
+import sys
 
 c = get_config()  # noqa: F821
+
+# nbgrader runs helper programs (`alembic`, to create and upgrade the gradebook) by name, from PATH.
+# `.venv/bin/jupyter lab` or `.venv/bin/course` without an activated venv would not find them:
+# put the running Python's own bin folder first, for nbgrader and for the kernels it starts.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -61,7 +61,8 @@ def main() -> None:
         moved.cells.insert(0, nbformat.v4.new_code_cell(TAMPERING["patch-torch-allclose"]))
         grade("tamper patch-torch-allclose in a cell above setup + wrong answers", moved)
         grade("tamper no-op hidden tests + rebind helpers + wrong answers", notebook_with(
-            aid, wrong, prepend=f"import seqcourse.grading.hidden.lesson{aid[:2]} as h\n"
+            aid, wrong, prepend="from seqcourse.grading.hidden_tests import load_hidden\n"
+                                f"h = load_hidden('lesson{aid[:2]}')\n"
                                 "for n in dir(h):\n    if n.startswith('test_'):\n"
                                 "        setattr(h, n, lambda *a, **k: None)\n"
                                 "check_close = check_true = check_shape = check_type = lambda *a, **k: None"))

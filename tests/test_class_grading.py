@@ -223,7 +223,7 @@ def test_feedback_has_scores_but_no_hidden_tests(graded):
     html = generate_feedback(course, AID, ["correct", "wrong-answers"])
     assert set(html) == {"correct", "wrong-answers"}
     text = html["wrong-answers"].read_text()
-    assert "BEGIN HIDDEN TESTS" not in text and "grading.hidden" not in text
+    assert "BEGIN HIDDEN TESTS" not in text and "load_hidden" not in text and "seqcourse_hidden" not in text
     assert "test_rnn_cell" in text
 
 

@@ -42,10 +42,11 @@ def test_replacing_a_watched_function_is_detected(restore, owner, name):
 
 
 def test_hidden_test_functions_are_watched(restore):
-    from seqcourse.grading.hidden import lesson01
+    from seqcourse.grading.hidden_tests import load_hidden
 
+    lesson01 = load_hidden("lesson01")
     restore(lesson01, "test_rnn_cell", lambda f: None)
-    assert "seqcourse.grading.hidden.lesson01.test_rnn_cell" in guard.replaced()
+    assert "seqcourse_hidden.lesson01.test_rnn_cell" in guard.replaced()
 
 
 def test_checks_survive_a_replaced_verify(restore):

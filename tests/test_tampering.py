@@ -59,7 +59,7 @@ def test_replacing_hidden_tests_is_flagged_for_review(course):
     Every name a test cell looks up can be rebound by code in the same kernel, so the runtime
     guard cannot stop this one; the static scan must flag it, and the grader must review it.
     """
-    attack = ("import seqcourse.grading.hidden.lesson01 as h\n"
+    attack = ("from seqcourse.grading.hidden_tests import load_hidden; h = load_hidden('lesson01')\n"
               "for n in dir(h):\n"
               "    if n.startswith('test_'):\n"
               "        setattr(h, n, lambda *a, **k: None)\n"

@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -46,9 +47,23 @@ def _api(config: Config):
     return api
 
 
+def nbgrader_error(result: dict) -> str:
+    """What went wrong in an nbgrader API call, from its log.
+
+    nbgrader's own exception only says "see the above traceback"; the traceback and the real
+    error are in the log it captured, from its first ``[ERROR]`` line on.
+    """
+    log = str(result.get("log") or "")
+    start = log.find("[ERROR]")
+    text = (log[start:] if start >= 0 else "").strip() or str(result.get("error") or "").strip()
+    causes = [ln.strip() for ln in text.splitlines()
+              if re.match(r"\s*[\w.]+(Error|Exception|Exit)\b", ln) and "see the the above" not in ln]
+    return (f"cause: {causes[-1]}\n" if causes else "") + (text or "nbgrader gave no message")
+
+
 def _check(result: dict, what: str) -> None:
     if not result.get("success"):
-        raise RuntimeError(f"nbgrader {what} failed:\n{result.get('error') or result.get('log')}")
+        raise RuntimeError(f"nbgrader {what} failed. {nbgrader_error(result)}")
 
 
 @dataclass

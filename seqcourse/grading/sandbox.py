@@ -163,6 +163,12 @@ def main() -> None:
     if os.environ.get("SEQCOURSE_SANDBOX_POLICY"):
         # matplotlib's font cache is built (with `fc-list`) on first use; do it now, not in a cell.
         import matplotlib.font_manager  # noqa: F401
+
+        # The hidden tests live in the course's autograder/ folder, which the hook locks away
+        # from the submission: import them now, so the notebook's hidden-test cells find them.
+        from seqcourse.grading.hidden_tests import all_modules
+
+        all_modules()
     install_from_env()
     kernelapp.launch_new_instance()
 

@@ -142,7 +142,7 @@ def test_attn_seq2seq(AttnSeq2Seq) -> None:
 # ---------------------------------------------------------------- the trained model
 def test_trained_dates(model, source_vocab, target_vocab) -> None:
     from seqcourse.env import get_profile
-    from seqcourse.grading.hidden.lesson05 import held_out_exact_match
+    from seqcourse_hidden.lesson05 import held_out_exact_match
 
     guard.verify()
     budget = get_profile().budget("06-attention")

@@ -1,0 +1,72 @@
+"""Finds the hidden tests, which live with the instructor, never in this package.
+
+The hidden tests (``autograder/hidden/seqcourse_hidden/lessonNN.py`` in the full course repository)
+hold reference answers, so they are not part of the installed ``seqcourse`` package or of the
+student edition. A notebook's ``### BEGIN HIDDEN TESTS`` block loads them with
+``load_hidden("lesson01")``, which finds them:
+
+1. already imported or on ``sys.path`` (the grading sandbox imports them before it locks the
+   course's files away from the submission);
+2. in ``autograder/hidden/`` of the repository this package was installed from (``course
+   autograde``, ``course selfgrade``, ``nbgrader autograde`` and nbval, run in the full course);
+3. nowhere: a clear error, since hidden tests only run when work is graded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from pathlib import Path
+
+from seqcourse.paths import REPO_ROOT
+
+PACKAGE = "seqcourse_hidden"
+HIDDEN_DIR = REPO_ROOT / "autograder" / "hidden"
+
+
+class HiddenTestsUnavailable(ImportError):
+    """The hidden tests are not here: this is a student edition or an installed package."""
+
+
+def available() -> bool:
+    """True where the hidden tests can be imported (the full course repository, or grading)."""
+    return PACKAGE in sys.modules or (HIDDEN_DIR / PACKAGE / "__init__.py").is_file() or \
+        importlib.util.find_spec(PACKAGE) is not None
+
+
+def _package():
+    if PACKAGE not in sys.modules and importlib.util.find_spec(PACKAGE) is None:
+        if not (HIDDEN_DIR / PACKAGE / "__init__.py").is_file():
+            raise HiddenTestsUnavailable(
+                "The hidden tests are not part of the student edition: they run when your work is "
+                "graded. The visible tests in your notebook check the same ideas on small cases.")
+        sys.path.insert(0, str(HIDDEN_DIR))
+    return importlib.import_module(PACKAGE)
+
+
+def load_hidden(lesson: str):
+    """The hidden-test module of a lesson, e.g. ``load_hidden("lesson01")``."""
+    package = _package()
+    return importlib.import_module(f"{package.__name__}.{lesson}")
+
+
+_ALL: list = []
+
+
+def all_modules() -> list:
+    """Every hidden-test module, imported; empty where the hidden tests are not available.
+
+    The list is kept after the first call: the grading sandbox calls this before it locks the
+    course's files, and the tamper guard calls it again later without listing the folder."""
+    if not _ALL and available():
+        package = _package()
+        _ALL.extend(importlib.import_module(f"{package.__name__}.{info.name}")
+                    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name))
+    return list(_ALL)
+
+
+def hidden_path() -> Path:
+    """The folder to put on ``sys.path`` (or PYTHONPATH) to import the hidden tests."""
+    return HIDDEN_DIR
