@@ -6,6 +6,7 @@
     course autograde ID            grade every submission: isolated, limited, in parallel
     course feedback ID             feedback HTML per student (no hidden tests in it)
     course export ID               grades CSV per exercise with each status, and a score plot
+                                   (--format canvas --roster R.csv: a Canvas gradebook import)
     course selfgrade NOTEBOOK      grade your notebook against the hidden tests, locally
     course mistakes ID             check that every catalogued mistake loses points
     course data surnames           rebuild datasets/surnames/surnames.tsv from Faker
@@ -174,15 +175,49 @@ def cmd_feedback(args) -> int:
     return 0
 
 
+def _export_canvas(course, args, roster: list[dict], out: Path) -> int:
+    """Write the Canvas import CSV; 1 when a submitter is missing from the roster."""
+    from seqcourse.grading import classroom
+    from seqcourse.grading.lms import canvas_table, write_table
+
+    _, rows, maxima = classroom.grade_rows(course, args.id)
+    try:
+        export = canvas_table(rows, roster, args.column or args.id, sum(maxima.values()), args.match)
+    except ValueError as exc:
+        raise SystemExit(f"course export: {exc}") from None
+    print(f"wrote {write_table(export.table, out)}: {export.scored} scores; blank: "
+          f"{len(export.review)} submissions that need review, {len(export.missing)} roster "
+          "students without a submission")
+    if export.unmatched:
+        print(f"WARNING: {len(export.unmatched)} submitters are not in the roster (by --match "
+              f"{args.match}), so not in {out}: {', '.join(export.unmatched)}")
+    return 1 if export.unmatched else 0
+
+
 def cmd_export(args) -> int:
     from seqcourse.grading.classroom import export_csv, plot_scores
+    from seqcourse.grading.lms import read_roster
 
+    roster = None
+    if args.format == "canvas":
+        if not args.roster:
+            raise SystemExit("course export: --format canvas needs --roster ROSTER.csv, the CSV from "
+                             "Canvas's Grades > Export > Export Entire Gradebook")
+        try:
+            roster = read_roster(args.roster)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"course export: {exc}") from None
     course = _course(args)
-    out = Path(args.output or f"{args.id}-grades.csv")
-    print(f"wrote {export_csv(course, args.id, out)}")
+    code = 0
+    if roster is not None:
+        out = Path(args.output or f"{args.id}-canvas.csv")
+        code = _export_canvas(course, args, roster, out)
+    else:
+        out = Path(args.output or f"{args.id}-grades.csv")
+        print(f"wrote {export_csv(course, args.id, out)}")
     if args.plot != "none":
         print(f"wrote {plot_scores(course, args.id, args.plot or out.with_suffix('.png'))}")
-    return 0
+    return code
 
 
 def cmd_mistakes(args) -> int:
@@ -248,9 +283,24 @@ def main(argv: list[str] | None = None) -> int:
     course_args(p)
     p.add_argument("--student", action="append")
     p.set_defaults(func=cmd_feedback)
-    p = sub.add_parser("export", help="grades CSV per exercise, with status, and a score plot")
+    p = sub.add_parser("export", help="grades CSV per exercise, with status, and a score plot",
+                       description="Write the grades CSV (per exercise, with each status) or, with "
+                                   "--format canvas, a Canvas gradebook-import CSV: a score for each "
+                                   "graded submission, a blank for one that needs review or is "
+                                   "missing. Exits 1 when a submitter is not in the roster.")
     course_args(p)
-    p.add_argument("-o", "--output", help="CSV path (default: <id>-grades.csv)")
+    p.add_argument("--format", choices=["nbgrader", "canvas"], default="nbgrader",
+                   help="nbgrader: per-exercise CSV (default); canvas: Canvas gradebook import")
+    p.add_argument("--roster", help="for canvas: the CSV from Canvas's Grades > Export > Export "
+                                    "Entire Gradebook")
+    p.add_argument("--column", help="for canvas: the assignment column (default: the lesson id); "
+                                    "Canvas matches an existing assignment by 'Name (canvas id)', "
+                                    "e.g. 'RNN cell (123456)', as in its export; another name "
+                                    "creates a new assignment")
+    p.add_argument("--match", choices=["sis_login", "sis_user", "id"], default="sis_login",
+                   help="for canvas: the roster column holding nbgrader's student ids: SIS Login ID "
+                        "(default), SIS User ID or ID (Canvas's user id)")
+    p.add_argument("-o", "--output", help="CSV path (default: <id>-grades.csv, or <id>-canvas.csv)")
     p.add_argument("--plot", help="PNG path (default: next to the CSV; 'none' for no plot)")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("selfgrade", help="grade a notebook locally against the hidden tests")
