@@ -1,7 +1,7 @@
 """The ``course`` command: the instructor's and the self-learner's entry point.
 
-    course release [ID ...]        regenerate lessons/ from solutions/ (nbgrader generate_assignment)
-    course check-release [ID ...]  fail if lessons/ differs from a fresh generation
+    course release [ID ...]        rewrite given code from its source lessons, regenerate lessons/
+    course check-release [ID ...]  fail if given code drifted or lessons/ differs from a fresh generation
     course collect ID SOURCE       copy submissions (a folder, or an LMS zip) into autograder/submitted/
     course autograde ID            grade every submission: isolated, limited, in parallel
     course feedback ID             feedback HTML per student (no hidden tests in it)
@@ -66,14 +66,21 @@ def release_differences(ids: list[str]) -> list[str]:
 
 def cmd_release(args) -> int:
     from seqcourse.grading.nbg import generate_lessons
+    from seqcourse.grading.reuse import sync_given
 
-    for path in generate_lessons(_ids(args.ids), REPO_ROOT / "lessons"):
+    ids = _ids(args.ids)
+    for line in sync_given(write=True)[1]:
+        print(line.replace("differs from", "was rewritten from"))
+    for path in generate_lessons(ids, REPO_ROOT / "lessons"):
         print(f"wrote {path.relative_to(REPO_ROOT)}")
     return 0
 
 
 def cmd_check_release(args) -> int:
-    problems = release_differences(_ids(args.ids))
+    from seqcourse.grading.reuse import sync_given
+
+    ids = _ids(args.ids)
+    problems = sync_given(write=False)[1] + release_differences(ids)
     for p in problems:
         print(p)
     if problems:

@@ -1,0 +1,76 @@
+"""Given code that reuses an earlier lesson's answer is derived from that lesson's solution cell."""
+
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from seqcourse.grading.reuse import TAG, reveal_table, sync_given
+from seqcourse.paths import REPO_ROOT
+
+
+def _copy_solutions(tmp_path):
+    dest = tmp_path / "solutions"
+    shutil.copytree(REPO_ROOT / "solutions", dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return dest
+
+
+def _cell(path, grade_id):
+    nb = nbformat.read(path, as_version=4)
+    return nb, next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def test_every_given_copy_matches_its_source():
+    reuses, drift = sync_given()
+    assert drift == [], "\n".join(drift) + "\nRun `course release`."
+    sources = {r.source for r in reuses}
+    # the answers that later lessons show today; a new reuse must be declared, not pasted
+    assert {"01-rnn-cell/SurnameRNN", "03-lstm/LSTMCellScratch", "05-seq2seq/Seq2Seq",
+            "02-bptt/adding_problem", "01-rnn-cell/rnn_forward"} <= sources
+
+
+def test_an_edited_answer_is_drift_until_release_copies_it(tmp_path):
+    solutions = _copy_solutions(tmp_path)
+    src = solutions / "01-rnn-cell" / "01-rnn-cell.ipynb"
+    nb, cell = _cell(src, "SurnameRNN")
+    cell.source = cell.source.replace("        ### END SOLUTION", "        self.extra = None  # edited\n"
+                                      "        ### END SOLUTION", 1)
+    nbformat.write(nb, src)
+    _, drift = sync_given(solutions)
+    assert drift == ["solutions/04-deep-rnn/given: the given code differs from its source "
+                     "(03-lstm/LSTMCellScratch, 01-rnn-cell/SurnameRNN, 01-rnn-cell/train_step)"]
+    sync_given(solutions, write=True)
+    assert sync_given(solutions)[1] == []
+    _, given = _cell(solutions / "04-deep-rnn" / "04-deep-rnn.ipynb", "given")
+    assert "self.extra = None  # edited" in given.source
+    assert "### BEGIN SOLUTION" not in given.source and "### END SOLUTION" not in given.source
+    assert "def load_torch_lstm" in given.source, "the given cell's own code must stay"
+
+
+def test_a_drifted_copy_in_the_given_cell_is_caught(tmp_path):
+    solutions = _copy_solutions(tmp_path)
+    path = solutions / "06-attention" / "06-attention.ipynb"
+    nb, given = _cell(path, "given")
+    given.source = given.source.replace("return (losses * mask).sum() / mask.sum()",
+                                        "return (losses * mask).mean()")
+    nbformat.write(nb, path)
+    assert sync_given(solutions)[1], "a hand edit of given code must fail check-release"
+
+
+def test_a_reused_solution_cell_must_carry_the_tag(tmp_path):
+    solutions = _copy_solutions(tmp_path)
+    path = solutions / "03-lstm" / "03-lstm.ipynb"
+    nb, cell = _cell(path, "LSTMCellScratch")
+    cell.metadata["tags"] = [t for t in cell.metadata.get("tags", []) if t != TAG]
+    nbformat.write(nb, path)
+    with pytest.raises(ValueError, match="lacks the tag"):
+        sync_given(solutions)
+
+
+def test_readme_says_what_each_lessons_given_code_reveals():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- reveals:[^\n]*-->\n(.*?)\n<!-- /reveals -->", readme, re.S)
+    assert block, "README.md lost its <!-- reveals --> block"
+    assert block.group(1).strip() == reveal_table(), \
+        "README's table of revealed answers is out of date: paste seqcourse.grading.reuse.reveal_table()"
