@@ -8,6 +8,8 @@
     course export ID               grades CSV per exercise with each status, and a score plot
                                    (--format canvas --roster R.csv: a Canvas gradebook import)
     course selfgrade NOTEBOOK      grade your notebook against the hidden tests, locally
+    course check NOTEBOOK          run your notebook's visible tests (the student edition's self-check)
+    course student-edition OUT     write the student edition (no solutions, no hidden tests)
     course mistakes ID             check that every catalogued mistake loses points
     course data surnames           rebuild datasets/surnames/surnames.tsv from Faker
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib.util
 import json
 import sys
 import tempfile
@@ -90,24 +93,47 @@ def cmd_check_release(args) -> int:
     return 0
 
 
-def cmd_selfgrade(args) -> int:
+def _valid_notebook(nb: Path, command: str, hint: str) -> None:
     import nbformat
 
-    from seqcourse.grading.nbg import ScratchCourse, assignments
+    if not nb.is_file():
+        raise SystemExit(f"course {command}: no such file: {nb}")
+    try:
+        nbformat.validate(nbformat.read(nb, as_version=4))
+    except Exception as exc:  # invalid JSON, not a notebook, an old format...
+        raise SystemExit(f"course {command}: {nb} is not a valid Jupyter notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]}). Open it in JupyterLab, or start again "
+                         f"from a fresh copy of {hint}.") from None
+
+
+def cmd_check(args) -> int:
+    from seqcourse.grading.selfcheck import report, run_visible_tests
 
     nb = Path(args.notebook).resolve()
+    _valid_notebook(nb, "check", f"lessons/{nb.parent.name}/")
+    print(f"running {nb} with its visible tests (the ci budget; a minute or less)...")
+    results = run_visible_tests(nb)
+    print(report(nb, results))
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+def cmd_selfgrade(args) -> int:
+    from seqcourse.grading.hidden_tests import available
+
+    nb = Path(args.notebook).resolve()
+    if not ((REPO_ROOT / "solutions").is_dir() and available()):
+        print("This is the student edition: it has no hidden tests, so `course selfgrade` runs your "
+              "notebook's visible tests (`course check`).")
+        return cmd_check(args)
+    from seqcourse.grading.nbg import ScratchCourse, assignments
+
     if not nb.is_file():
         raise SystemExit(f"course selfgrade: no such file: {nb}")
     aid = args.lesson or nb.parent.name
     if aid not in assignments():
         raise SystemExit(f"course selfgrade: cannot tell the lesson of {nb} (its folder is "
                          f"{nb.parent.name!r}); pass --lesson, one of: {', '.join(assignments())}")
-    try:
-        nbformat.validate(nbformat.read(nb, as_version=4))
-    except Exception as exc:  # invalid JSON, not a notebook, an old format...
-        raise SystemExit(f"course selfgrade: {nb} is not a valid Jupyter notebook ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200]}). Open it in JupyterLab, or start again "
-                         f"from a fresh copy of lessons/{aid}/.") from None
+    _valid_notebook(nb, "selfgrade", f"lessons/{aid}/")
     print(f"grading {nb} as lesson {aid} (the ci budget is used; this takes a minute or less)...")
     with ScratchCourse([aid]) as course:
         try:
@@ -227,6 +253,16 @@ def cmd_export(args) -> int:
     return code
 
 
+def cmd_student_edition(args) -> int:
+    from seqcourse.grading.edition import build_student_edition
+
+    out = build_student_edition(Path(args.out))
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    print(f"wrote the student edition to {out}: {len(files)} files "
+          f"({sum(p.stat().st_size for p in files) / 2**20:.1f} MB); see its README.md")
+    return 0
+
+
 def cmd_mistakes(args) -> int:
     from seqcourse.grading.mistakes import check_mistakes
 
@@ -246,9 +282,8 @@ def cmd_data(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _instructor_commands(sub) -> None:
+    """Commands that need the grading tools and the full course (not in a student edition)."""
     p = sub.add_parser("release", help="regenerate lessons/ from solutions/")
     p.add_argument("ids", nargs="*", help="lesson ids (default: all)")
     p.set_defaults(func=cmd_release)
@@ -310,16 +345,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", help="CSV path (default: <id>-grades.csv, or <id>-canvas.csv)")
     p.add_argument("--plot", help="PNG path (default: next to the CSV; 'none' for no plot)")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("student-edition", help="write the student edition: lessons, library, data")
+    p.add_argument("out", help="a new or empty folder")
+    p.set_defaults(func=cmd_student_edition)
+    p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_mistakes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("selfgrade", help="grade a notebook locally against the hidden tests")
     p.add_argument("notebook")
     p.add_argument("--lesson", help="lesson id, if the notebook's folder does not say it")
     p.set_defaults(func=cmd_selfgrade)
-    p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points")
-    p.add_argument("id")
-    p.set_defaults(func=cmd_mistakes)
+    p = sub.add_parser("check", help="run a notebook's visible tests (what a student edition has)")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_check)
     p = sub.add_parser("data", help="rebuild a generated dataset")
     p.add_argument("name", choices=["surnames"])
     p.set_defaults(func=cmd_data)
+    # The student edition ships the library without the instructor's grading tools.
+    if importlib.util.find_spec("seqcourse.grading.classroom") is not None:
+        _instructor_commands(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -2,8 +2,8 @@
 
 The hidden tests (``autograder/hidden/seqcourse_hidden/lessonNN.py`` in the full course repository)
 hold reference answers, so they are not part of the installed ``seqcourse`` package or of the
-student edition. A notebook's ``### BEGIN HIDDEN TESTS`` block loads them with
-``load_hidden("lesson01")``, which finds them:
+student edition. A notebook's hidden-test block loads them with ``load_hidden(lesson)``, which
+finds them:
 
 1. already imported or on ``sys.path`` (the grading sandbox imports them before it locks the
    course's files away from the submission);

@@ -1,0 +1,146 @@
+"""``course student-edition OUT``: the repository a student is given.
+
+It holds what a student needs to work through the course and nothing an instructor keeps: the
+generated ``lessons/``, the ``seqcourse`` library, ``datasets/``, the install files, a student's
+nbgrader settings (course id and exchange) and its own README. There is no ``solutions/``, no
+hidden tests, no mistakes catalogue, no ``bench/`` and no ``tests/``: they are never copied, and
+the edition is searched for solution and hidden-test markers before it is reported done.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from seqcourse.paths import REPO_ROOT
+
+# The repository's files a student gets, as they are (folders are copied whole).
+COPIED = ["lessons", "seqcourse", "datasets", "environment.yml", "constraints.txt", "LICENSE"]
+SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", ".*")
+# The instructor's tools in the library: grading a class, releasing lessons, the mistakes runner.
+# A student's library keeps what the lessons import and `course check`.
+INSTRUCTOR_ONLY = ["classroom.py", "edition.py", "lms.py", "mistakes.py", "nbg.py", "reuse.py",
+                   "sandbox.py", "scan.py"]
+# Text that must never reach a student: solution and hidden-test markers, hidden modules' names.
+FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+             "seqcourse_hidden."]
+STUDENT_CONFIG = REPO_ROOT / "autograder" / "student_nbgrader_config.py"
+
+
+def _lessons_table() -> str:
+    """The lessons table of the course README (written once, there)."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Lessons", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(ln for ln in section.splitlines() if ln.startswith("|"))
+
+
+def _pyproject() -> str:
+    """pyproject.toml without the course's own test settings (they name files a student lacks)."""
+    text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    return re.sub(r"\n\[tool\.pytest\.ini_options\]\n.*?(?=\n\[|\Z)", "\n", text, flags=re.S)
+
+
+README = """\
+# seqcourse: from the RNN cell to Seq2Seq with attention (student edition)
+
+An autograded PyTorch course. It takes you from a single recurrent cell, through backpropagation
+through time and LSTM gates, to a Seq2Seq translator with attention. Each lesson is a notebook with
+prose, maths, plots and graded exercises; each exercise states its goal, the tensor shapes, the
+cases it is graded on and a hint, and has visible tests that tell you what is wrong.
+
+You need Python 3.10 or newer and basic PyTorch (tensors, `nn.Module`, autograd). No GPU is needed.
+
+## Set up (two commands)
+
+```bash
+python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e .
+.venv/bin/jupyter lab lessons/
+```
+
+The first installs the course and its packages (PyTorch, JupyterLab, nbgrader...) into `.venv`;
+the second opens the lessons. `constraints.txt` pins the PyTorch version the course was tested with:
+keep `-c constraints.txt` on every `pip install`. On Linux without a GPU, add
+`--extra-index-url https://download.pytorch.org/whl/cpu` to the pip command for the small CPU build
+of PyTorch. With conda: `conda env create -f environment.yml`, then `pip install -e . --no-deps`.
+
+## Lessons
+
+{lessons}
+
+Work through them in order: later lessons build on earlier ones, and some give you, ready made, the
+code you wrote in an earlier lesson.
+
+## Check your work
+
+Every exercise has visible tests right below it: run them as you go. To run a whole notebook from
+top to bottom in a fresh kernel and list each test:
+
+```bash
+.venv/bin/course check lessons/01-rnn-cell/01-rnn-cell.ipynb
+```
+
+It never changes your notebook. Hidden tests run when your work is graded: they try more cases
+(other shapes, dtypes and edge cases, each stated in the exercise's text), so passing every visible
+test is necessary, not sufficient. Before you submit, restart the kernel and run all cells.
+
+## Submit
+
+- **Through JupyterLab's Assignments tab** (classes that use nbgrader's exchange): *Fetch* the
+  lesson, work in the fetched copy, then *Submit*; later, *Fetch Feedback* shows your graded
+  notebook. `nbgrader_config.py` here names the course (`seqcourse`) and the exchange folder;
+  your instructor tells you if it is not the default (set `SEQCOURSE_EXCHANGE`, or
+  `SEQCOURSE_COURSE_ID` for another course id, before starting JupyterLab).
+- **Through your learning platform** (Canvas, Moodle...): upload the `.ipynb` file as it is.
+
+Either way: keep the notebook's file name, write your answers where it says `YOUR CODE HERE`, and do
+not edit or delete the test cells (they are restored when your work is graded). Code that changes
+library or test functions is flagged for your instructor to review.
+
+## Licences
+
+Code and lessons: MIT. Data: see `datasets/README.md`. The Tatoeba English-French sentence pairs
+used from lesson 05 on are CC-BY 2.0 FR (Tatoeba contributors, https://tatoeba.org); they are
+downloaded on your machine, never stored here.
+"""
+
+
+def forbidden_hits(root: Path) -> list[str]:
+    """``path: marker`` for every file under ``root`` that holds a marker from FORBIDDEN."""
+    hits = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        hits += [f"{path.relative_to(root)}: {m!r}" for m in FORBIDDEN if m in text]
+    return hits
+
+
+def build_student_edition(out: Path | str) -> Path:
+    """Write the student edition into ``out`` (new or empty); return its path."""
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty: give a new or empty folder")
+    if out == REPO_ROOT or REPO_ROOT in out.parents:
+        raise ValueError(f"{out} is inside the course repository: write the edition elsewhere")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, out / name, ignore=SKIPPED)
+        else:
+            shutil.copy2(src, out / name)
+    for name in INSTRUCTOR_ONLY:
+        (out / "seqcourse" / "grading" / name).unlink()
+    (out / "pyproject.toml").write_text(_pyproject(), encoding="utf-8")
+    (out / "README.md").write_text(README.format(lessons=_lessons_table()), encoding="utf-8")
+    if STUDENT_CONFIG.is_file():
+        shutil.copy2(STUDENT_CONFIG, out / "nbgrader_config.py")
+    (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n")
+    hits = forbidden_hits(out)
+    if hits:
+        shutil.rmtree(out)
+        raise RuntimeError("the student edition would hold instructor material, so none was written:\n"
+                           + "\n".join(hits))
+    return out
