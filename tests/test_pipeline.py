@@ -6,6 +6,7 @@ scratch course (its own gradebook), exactly as an instructor's `nbgrader autogra
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,44 +76,90 @@ def test_feedback_hides_hidden_tests_and_export_works(course, tmp_path):
     assert "feedback" in csv and "01-rnn-cell" in csv
 
 
-def test_formgrader_finds_the_course_from_the_repo_root(tmp_path):
-    """JupyterLab's formgrader, started from the repo root, reads the course's nbgrader config."""
+# The README's commands name `.venv/bin/...` and nothing is activated: nbgrader must still find its
+# helper programs (`alembic`), which live next to the venv's Python.
+UNACTIVATED_PATH = "/usr/bin:/bin"
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_formgrader_works_from_the_repo_root_without_an_activated_venv(tmp_path):
+    """`.venv/bin/jupyter lab` from the repo root, with a PATH that lacks .venv/bin: the formgrader
+    reads the course's config, answers 200, and creates a complete gradebook."""
     import json
     import os
     import socket
+    import sqlite3
     import time
     import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, SEQCOURSE_GRADEBOOK=f"sqlite:///{tmp_path / 'gradebook.db'}",
+    gradebook = tmp_path / "gradebook.db"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PATH=UNACTIVATED_PATH, HOME=str(tmp_path), SEQCOURSE_GRADEBOOK=f"sqlite:///{gradebook}",
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}",
+        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=t0k3n"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/assignments",
                                          headers={"Authorization": "token t0k3n"})
         deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(request, timeout=10) as response:
+                with urllib.request.urlopen(request, timeout=20) as response:
+                    status = response.status
                     assignments_seen = json.load(response)
                 break
+            except urllib.error.HTTPError as e:
+                raise AssertionError(f"formgrader answered {e.code}; server log:\n"
+                                     f"{(tmp_path / 'server.log').read_text()[-3000:]}") from None
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(1)
+        assert status == 200
         by_name = {a["name"]: a for a in assignments_seen}
         for aid in LESSONS:
             assert aid in by_name, f"formgrader lists {sorted(by_name)}"
         # found in solutions/, the source directory the course config names
         assert all(by_name[aid]["source_path"] for aid in LESSONS)
+        with sqlite3.connect(gradebook) as db:
+            versions = db.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert len(versions) == 1, "nbgrader's `alembic stamp` did not run: the gradebook has no version"
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
+
+
+def test_selfgrade_works_without_an_activated_venv(tmp_path):
+    """The README's `.venv/bin/course selfgrade ...`, exactly as written, in a fresh shell."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PATH=UNACTIVATED_PATH, HOME=str(tmp_path))
+    done = subprocess.run([str(VENV_BIN / "course"), "selfgrade", "solutions/01-rnn-cell/01-rnn-cell.ipynb"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "01-rnn-cell: 18 / 18 points (graded)" in done.stdout
+
+
+def test_selfgrade_prints_nbgrader_s_real_error(tmp_path, monkeypatch):
+    """When nbgrader fails, the learner reads its actual error, not "see the above traceback"."""
+    from seqcourse.cli import main
+
+    # a Python whose folder holds no `alembic`, and a PATH without one: nbgrader cannot make a gradebook
+    monkeypatch.setenv("PATH", UNACTIVATED_PATH)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "nowhere" / "python"))
+    with pytest.raises(SystemExit) as failed:
+        main(["selfgrade", str(lesson_notebook("01-rnn-cell", "lessons"))])
+    message = str(failed.value)
+    assert "cause: FileNotFoundError" in message and "alembic" in message, message
+    assert "see the above traceback" not in message.splitlines()[0]
 
 
 def test_selfgrade_refuses_a_broken_notebook_clearly(tmp_path, capsys):
