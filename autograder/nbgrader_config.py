@@ -17,7 +17,9 @@ ROOT = os.path.dirname(HERE)
 # Layout: instructor edition in solutions/, student edition in lessons/; everything produced while
 # grading lives under autograder/ and is git-ignored.
 c.CourseDirectory.root = ROOT
-c.CourseDirectory.course_id = "seqcourse"
+# The course id names the course in nbgrader's exchange; SEQCOURSE_COURSE_ID overrides it (one
+# exchange serving two runs of the course). Students use the same id: student_nbgrader_config.py.
+c.CourseDirectory.course_id = os.environ.get("SEQCOURSE_COURSE_ID", "seqcourse")
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "lessons"
 c.CourseDirectory.source_with_tests_directory = "autograder/source_with_tests"
@@ -30,6 +32,13 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # SEQCOURSE_GRADEBOOK overrides (e.g. postgresql://user@host/db for a hub with several graders).
 c.CourseDirectory.db_url = os.environ.get(
     "SEQCOURSE_GRADEBOOK", "sqlite:///" + os.path.join(HERE, "gradebook.db"))
+
+# nbgrader's exchange: the folder through which `nbgrader release_assignment`, the students'
+# fetch/submit (JupyterLab's Assignments tab), `nbgrader collect` and the feedback pass. The
+# default folder must exist and be writable by every student (see README.md, "Students submit
+# through nbgrader's exchange", for the permissions); SEQCOURSE_EXCHANGE names another.
+# student_nbgrader_config.py sets the same folder for the students.
+c.Exchange.root = os.environ.get("SEQCOURSE_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Stubs that students see in lessons/.
 c.ClearSolutions.code_stub = {

@@ -142,10 +142,11 @@ def test_selfgrade_works_without_an_activated_venv(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(PATH=UNACTIVATED_PATH, HOME=str(tmp_path))
-    done = subprocess.run([str(VENV_BIN / "course"), "selfgrade", "solutions/01-rnn-cell/01-rnn-cell.ipynb"],
+    done = subprocess.run([str(VENV_BIN / "course"), "selfgrade", "lessons/01-rnn-cell/01-rnn-cell.ipynb"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "01-rnn-cell: 18 / 18 points (graded)" in done.stdout
+    # the untouched lesson: graded (0 points, exit 1), where it used to fail before grading
+    assert "01-rnn-cell: 0 / 18 points (graded)" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 1
 
 
 def test_selfgrade_prints_nbgrader_s_real_error(tmp_path, monkeypatch):

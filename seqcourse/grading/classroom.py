@@ -46,6 +46,8 @@ STATUS_GRADED = "graded"
 STATUS_REVIEW = "needs review"
 KERNEL_NAME = "seqcourse-sandbox"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+# What nbgrader's exchange puts next to a submitted notebook (`nbgrader submit`, then `collect`).
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 @dataclass(frozen=True)
@@ -324,7 +326,7 @@ def grade_one(job: dict) -> Result:
     if chosen is None and len(notebooks) == 1:
         chosen = notebooks[0]
         result.notes.append(f"the notebook was named {chosen.relative_to(folder)}, not {name}; graded it")
-    extra = [str(p.relative_to(folder)) for p in files if p != chosen and p.name != "timestamp.txt"]
+    extra = [str(p.relative_to(folder)) for p in files if p != chosen and p.name not in EXCHANGE_FILES]
     if extra:
         result.notes.append("extra files ignored: " + ", ".join(extra[:10]) + (" ..." if len(extra) > 10 else ""))
     if chosen is None:
@@ -710,15 +712,56 @@ def plot_scores(course: Course, aid: str, path: Path | str) -> Path:
     return path
 
 
+def _graded_hashes(course: Course, aid: str) -> dict[str, str]:
+    """student -> SHA-256 of the notebook file that was graded, from the status table."""
+    import sqlalchemy as sa
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url) as gb:
+        table = _status_table(gb.db.get_bind())
+        with gb.db.get_bind().connect() as conn:
+            return {r.student: r.sha256 for r in conn.execute(
+                sa.select(table.c.student, table.c.sha256).where(table.c.assignment == aid))}
+
+
 def generate_feedback(course: Course, aid: str, students: list[str] | None = None) -> dict[str, Path]:
-    """nbgrader feedback HTML (hidden tests cleared) for every student with an autograded notebook."""
+    """nbgrader feedback HTML (hidden tests cleared) for every student with an autograded notebook.
+
+    Written where ``nbgrader release_feedback`` looks: ``<feedback>/<student>/<lesson>/<notebook>.html``
+    with the submission's ``timestamp.txt`` and ``submission_secret.txt`` next to it (release_feedback
+    names the released file after a hash of the secret; that is how the student's ``nbgrader
+    fetch_feedback`` finds it). nbgrader's own autograde carries those two files from submitted/
+    through autograded/ to feedback/; the sandboxed grader copies only the notebook, so they are
+    copied here from submitted/, and only while the notebook there is still the one that was graded.
+    A student whose submission changed after grading (collected again) gets no feedback until it is
+    graded again, with a warning: feedback on the old notebook would reach the new submission.
+    """
+    import warnings
+
     from seqcourse.grading.nbg import _api, _check, _quiet
 
     api = _api(course.config)
     students = students or sorted(p.name for p in course.autograded.iterdir()
                                   if (p / aid).is_dir()) if course.autograded.is_dir() else []
+    graded = _graded_hashes(course, aid)
     out = {}
     for student in students:
+        submitted = course.submitted / student / aid
+        exchange_files = [submitted / f for f in EXCHANGE_FILES if (submitted / f).is_file()]
+        if exchange_files and student in graded:
+            hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in submitted.rglob("*.ipynb")
+                      if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+            if graded[student] not in hashes:
+                warnings.warn(f"{student}'s submission of {aid} changed after it was graded: no feedback "
+                              f"written; run `course autograde {aid} --student {student}` again",
+                              stacklevel=2)
+                continue
+        autograded = course.autograded / student / aid
+        if autograded.is_dir():
+            for f in EXCHANGE_FILES:  # nbgrader's generate_feedback copies them on to feedback/
+                (autograded / f).unlink(missing_ok=True)
+            for p in exchange_files:
+                shutil.copy2(p, autograded / p.name)
         with _quiet():
             _check(api.generate_feedback(aid, student, force=True), f"generate_feedback {aid} for {student}")
         html = sorted((course.feedback / student / aid).glob("*.html"))
