@@ -166,9 +166,9 @@ def main() -> None:
 
         # The hidden tests live in the course's autograder/ folder, which the hook locks away
         # from the submission: import them now, so the notebook's hidden-test cells find them.
-        from seqcourse.grading.hidden_tests import all_modules
+        from seqcourse.grading.hidden_tests import seal
 
-        all_modules()
+        seal()
     install_from_env()
     kernelapp.launch_new_instance()
 
