@@ -47,10 +47,11 @@ def test_untouched_stub_scores_zero(course, aid):
     assert "NotImplementedError" in report.cells[0].message
 
 
-@pytest.mark.parametrize("aid", LESSONS)
-def test_nbgrader_validate_from_repo_root(aid):
-    """nbgrader's own command, with the repo's config, finds every test failing on the stub."""
-    stub = lesson_notebook(aid, "lessons")
+def test_nbgrader_validate_from_repo_root():
+    """nbgrader's own command, with the repo's config, finds every test failing on the stub.
+    (One lesson: the command and the config are the same for all; every stub's zero score is
+    checked above, through the same nbgrader execution.)"""
+    stub = lesson_notebook("01-rnn-cell", "lessons")
     run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "--invert", str(stub)],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert "Success! The notebook does not pass any tests." in run.stdout, run.stdout + run.stderr
