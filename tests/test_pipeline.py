@@ -29,7 +29,10 @@ def test_lessons_match_a_fresh_generation():
     assert release_differences(LESSONS) == []
 
 
-@pytest.mark.parametrize("aid", LESSONS)
+# Full marks through nbgrader for the first and the last lesson: the grading path is the same for
+# all, and nbval runs every solution notebook's visible and hidden tests (stored outputs included,
+# so a new stderr line in a test cell fails there too). The other four cost 2 minutes of CI.
+@pytest.mark.parametrize("aid", [LESSONS[0], LESSONS[-1]])
 def test_solution_gets_full_marks(course, aid):
     nb = lesson_notebook(aid)
     report = course.autograde(aid, nb, "solution")
