@@ -395,7 +395,9 @@ def grade_one(job: dict) -> Result:
         if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
             result.review("the kernel died (os._exit, a crash, or the memory or CPU limit); no score recorded")
         else:
-            result.review(f"nbgrader could not grade it: {_last_error(text)}")
+            from seqcourse.grading.nbg import last_error
+
+            result.review(f"nbgrader could not grade it: {last_error(text)}")
         result.seconds = time.perf_counter() - started
         return result
 
@@ -422,15 +424,6 @@ def grade_one(job: dict) -> Result:
     result.seconds = time.perf_counter() - started
     return result
 
-
-def _last_error(log: str) -> str:
-    """The most specific error line of an nbgrader log (its own wrapper exception says nothing)."""
-    found = [m.group(1) for m in re.finditer(r"^\s*((?:\w+\.)*\w*(?:Error|Exception): .+)$", log, re.M)
-             if "NbGraderException" not in m.group(1)]
-    if found:
-        return found[-1].strip()[:200]
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else "no log"
 
 
 _VERB = {"process": "start a process", "network": "open a network connection",

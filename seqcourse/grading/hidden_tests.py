@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import pkgutil
 import sys
-from pathlib import Path
 
 from seqcourse.paths import REPO_ROOT
 
@@ -30,15 +29,19 @@ class HiddenTestsUnavailable(ImportError):
     """The hidden tests are not here: this is a student edition or an installed package."""
 
 
+def _importable() -> bool:
+    """Already imported, or on ``sys.path`` (the grading sandbox sealed them, or PYTHONPATH)."""
+    return PACKAGE in sys.modules or importlib.util.find_spec(PACKAGE) is not None
+
+
 def available() -> bool:
     """True where the hidden tests can be imported (the full course repository, or grading)."""
-    return PACKAGE in sys.modules or (HIDDEN_DIR / PACKAGE / "__init__.py").is_file() or \
-        importlib.util.find_spec(PACKAGE) is not None
+    return _importable() or (HIDDEN_DIR / PACKAGE / "__init__.py").is_file()
 
 
 def _package():
-    if PACKAGE not in sys.modules and importlib.util.find_spec(PACKAGE) is None:
-        if not (HIDDEN_DIR / PACKAGE / "__init__.py").is_file():
+    if not _importable():
+        if not available():
             raise HiddenTestsUnavailable(
                 "The hidden tests are not part of the student edition: they run when your work is "
                 "graded. The visible tests in your notebook check the same ideas on small cases.")
@@ -86,8 +89,3 @@ def seal() -> None:
         if filename and os.path.isfile(filename):
             stat = os.stat(filename)
             linecache.cache[filename] = (stat.st_size, stat.st_mtime, [], filename)
-
-
-def hidden_path() -> Path:
-    """The folder to put on ``sys.path`` (or PYTHONPATH) to import the hidden tests."""
-    return HIDDEN_DIR

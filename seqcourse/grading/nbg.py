@@ -47,6 +47,22 @@ def _api(config: Config):
     return api
 
 
+def _error_lines(log: str) -> list[str]:
+    """The exception lines of an nbgrader log, without nbgrader's own wrapper ("see the above")."""
+    return [m.group(1).strip()[:200]
+            for m in re.finditer(r"^\s*((?:\w+\.)*\w*(?:Error|Exception): .+)$", log, re.M)
+            if "NbGraderException" not in m.group(1)]
+
+
+def last_error(log: str) -> str:
+    """The most specific error line of an nbgrader log, else its last line."""
+    found = _error_lines(log)
+    if found:
+        return found[-1]
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else "no log"
+
+
 def nbgrader_error(result: dict) -> str:
     """What went wrong in an nbgrader API call, from its log.
 
@@ -56,8 +72,7 @@ def nbgrader_error(result: dict) -> str:
     log = str(result.get("log") or "")
     start = log.find("[ERROR]")
     text = (log[start:] if start >= 0 else "").strip() or str(result.get("error") or "").strip()
-    causes = [ln.strip() for ln in text.splitlines()
-              if re.match(r"\s*[\w.]+(Error|Exception|Exit)\b", ln) and "see the the above" not in ln]
+    causes = _error_lines(text)
     return (f"cause: {causes[-1]}\n" if causes else "") + (text or "nbgrader gave no message")
 
 
@@ -146,6 +161,7 @@ class ScratchCourse:
         from nbgrader.api import Gradebook
 
         from seqcourse.grading.scan import scan_notebook
+        from seqcourse.grading.selfcheck import error_text
 
         self.generate(assignment)
         name = lesson_notebook(assignment, root=self.root).name
@@ -165,9 +181,8 @@ class ScratchCourse:
         messages = {}
         for cell in nb.cells:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            if gid and errors:
-                messages[gid] = f"{errors[0]['ename']}: {errors[0]['evalue']}"
+            if gid and error_text(cell):
+                messages[gid] = error_text(cell)
         report = GradeReport(assignment, autograded=graded)
         with Gradebook(self.config.CourseDirectory.db_url) as gb:
             sub = gb.find_submission_notebook(Path(name).stem, assignment, student)

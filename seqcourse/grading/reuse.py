@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.paths import REPO_ROOT
+from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 TAG = "reused-later"
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
@@ -57,10 +57,8 @@ class Reuse:
 
 
 def _notebook(solutions: Path, lesson: str):
-    found = sorted((solutions / lesson).glob("*.ipynb"))
-    if len(found) != 1:
-        raise FileNotFoundError(f"{solutions / lesson} must hold exactly one notebook")
-    return found[0], nbformat.read(found[0], as_version=4)
+    path = lesson_notebook(lesson, edition=solutions.name, root=solutions.parent)
+    return path, nbformat.read(path, as_version=4)
 
 
 def _source_definitions(solutions: Path, ref: str, cache: dict) -> tuple[str, dict[str, str]]:

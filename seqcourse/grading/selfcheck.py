@@ -27,7 +27,8 @@ class CellResult:
     message: str = ""
 
 
-def _error_text(cell) -> str:
+def error_text(cell) -> str:
+    """``"Name: message"`` of a cell's first error output; "" when it ran cleanly."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             return f"{out['ename']}: {out['evalue']}".strip()
@@ -40,22 +41,14 @@ def run_visible_tests(path: Path | str, timeout: int = 300) -> list[CellResult]:
 
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
-    env_profile = os.environ.get("SEQCOURSE_PROFILE")
-    os.environ["SEQCOURSE_PROFILE"] = "ci"  # the kernel inherits it: the small, fast budget
-    try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
-    finally:
-        if env_profile is None:
-            os.environ.pop("SEQCOURSE_PROFILE", None)
-        else:
-            os.environ["SEQCOURSE_PROFILE"] = env_profile
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env={**os.environ, "SEQCOURSE_PROFILE": "ci"})  # the small, fast budget
     results = []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade"):
-            error = _error_text(cell)
+            error = error_text(cell)
             results.append(CellResult(meta.get("grade_id", "?"), float(meta.get("points", 0)),
                                       not error, error))
     return results
