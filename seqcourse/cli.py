@@ -264,14 +264,21 @@ def cmd_student_edition(args) -> int:
 
 
 def cmd_mistakes(args) -> int:
-    from seqcourse.grading.mistakes import check_mistakes
+    from seqcourse.grading.mistakes import charge_report, check_mistakes
 
-    results = check_mistakes(args.id)
-    missed = [r for r in results if not r.caught]
+    results = check_mistakes(args.id, progress=print)
+    report = charge_report(results)
     for r in results:
-        print(f"{'caught' if r.caught else 'MISSED'}  {r.mistake.cell}/{r.mistake.name}: {r.mistake.why}")
-    print(f"{len(results) - len(missed)} of {len(results)} mistakes lose points")
-    return 1 if missed else 0
+        charged = sorted({f.exercise for f in r.cascades})
+        print(f"{'caught' if r.caught else 'MISSED'}{' (visible)' if r.caught_by_visible else ''}  "
+              f"{r.mistake.cell}/{r.mistake.name} [{r.mistake.kind or '-'}]: {r.mistake.why}"
+              + (f"\n    ALSO COSTS POINTS IN: {', '.join(charged)}" if charged else ""))
+    for line in report["broken_later"]:
+        print("later cell broken:", line)
+    print(f"{report['mistakes'] - len(report['missed'])} of {report['mistakes']} mistakes lose points; "
+          f"{len(report['cascades'])} cost points in another exercise; the visible tests alone catch "
+          f"{report['visible_rate']:.0%}")
+    return 1 if report["missed"] or report["cascades"] else 0
 
 
 def cmd_data(args) -> int:

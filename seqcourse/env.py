@@ -141,6 +141,12 @@ class Profile:
                            f"known lessons: {known}") from None
 
 
+def shrinkable_keys(values: dict[str, Any]) -> set[str]:
+    """The settings :meth:`_Budget.shrunk` cuts: counts of epochs, steps and timing repeats."""
+    return {k for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)
+            and k.endswith(("epochs", "steps", "repeats"))}
+
+
 class _Budget:
     """Read-only attribute access to one lesson's settings, with a helpful error on typos."""
 
@@ -161,6 +167,14 @@ class _Budget:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._values)
+
+    def shrunk(self) -> _Budget:
+        """A quick copy for following a wrong answer through a notebook (the mistakes runner):
+        one epoch, a tenth of the steps, one timing repeat. Its results mean nothing; only whether
+        later cells run and which graded cells fail."""
+        values = {k: (max(1, v // 10) if k.endswith("steps") else 1)
+                  if k in shrinkable_keys(self._values) else v for k, v in self._values.items()}
+        return _Budget(self._lesson, f"{self._profile}, shrunk", values)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())

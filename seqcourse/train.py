@@ -6,7 +6,9 @@ plumbing and the learning step stays the learner's work.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +18,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 Batch = tuple[torch.Tensor, ...]
+
+
+def _batches(loader) -> tuple[int, object]:
+    """How many batches an epoch has, and an iterator over them. The mistakes runner sets
+    ``SEQCOURSE_MAX_BATCHES`` while it follows a wrong answer through a notebook, where only
+    whether training runs matters, not how well; nothing else sets it."""
+    cap = int(os.environ.get("SEQCOURSE_MAX_BATCHES") or 0)
+    n = min(len(loader), cap) if cap > 0 else len(loader)
+    return n, itertools.islice(loader, n)
 
 
 @dataclass
@@ -81,12 +92,12 @@ def fit(model: nn.Module, train_loader, val_loader, optimizer: torch.optim.Optim
     model.to(device)
     history = History()
     start = time.perf_counter()
-    total = epochs * len(train_loader)
+    total = epochs * _batches(train_loader)[0]
     with tqdm(total=total, desc="training", unit="batch", disable=not progress, leave=False) as bar:
         for epoch in range(1, epochs + 1):
             model.train()
             running, seen = 0.0, 0
-            for batch in train_loader:
+            for batch in _batches(train_loader)[1]:
                 batch = to_device(batch, device)
                 loss = train_step(model, batch, optimizer, loss_fn)
                 loss = float(loss)
@@ -129,9 +140,9 @@ def fit_seq2seq(model: nn.Module, loader, epochs: int, lr: float, make_targets: 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     use_amp = amp and device.type == "cuda"
     losses, start = [], time.perf_counter()
-    with tqdm(total=epochs * len(loader), desc=desc, unit="batch", leave=False) as bar:
+    with tqdm(total=epochs * _batches(loader)[0], desc=desc, unit="batch", leave=False) as bar:
         for epoch in range(1, epochs + 1):
-            for src, src_len, tgt, tgt_len in loader:
+            for src, src_len, tgt, tgt_len in _batches(loader)[1]:
                 dec_in, dec_out = make_targets(tgt, tgt_len, bos_id, eos_id)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(src.to(device), src_len, dec_in.to(device))

@@ -1,19 +1,35 @@
-"""The mistakes catalogue and the check that every catalogued mistake loses points.
+"""The mistakes catalogue, and the check that each catalogued mistake costs points in its own
+exercise and nowhere else.
 
-Checking each mistake with a full nbgrader autograde would rerun training dozens of times. Instead
-one kernel runs the solution notebook once; at each solution cell it first tries that cell's
-mistakes, each followed by the cells up to the next solution cell (the exercise's tests, and any
-training in between) until a test cell fails, and records whether one did. Names a mistake defined are removed
-before the next one runs, so one mistake cannot leave state that makes another pass or fail.
+One kernel runs the solution notebook once. At each solution cell it first tries that cell's
+mistakes. Each mistake is followed through the *rest of the notebook*: every later cell that reads a
+name the mistake changed (directly, through a function or class that reads it, or through
+``globals()``) runs, with the later cells that make what those read; later solution cells keep their
+reference answers; cells that cannot see the mistake are skipped. For every failing graded cell the
+runner records whether its visible part or only its hidden tests failed; every failing ordinary cell
+(a demo, a training run) is recorded too. Then the kernel's globals and random number generators go
+back to what they were before the mistake, and the reference run goes on.
+
+Training while following a mistake uses ``budget.shrunk()`` (one epoch, a tenth of the steps) and
+at most ``SHRUNK_BATCHES`` batches an epoch in ``seqcourse.train``'s loops, so
+the whole catalogue runs in minutes. A graded cell that reads what a shrunk run made can still show
+a cascade (it must pass for a mistake in another exercise: its hidden test then charges the
+shortfall to the exercise at fault), but its failure never counts as catching a mistake: every
+mistake must be caught by a test that does not depend on how long something trained.
+
+A graded cell belongs to the exercise named in its metadata (``seqcourse.exercise``), else to the
+solution cell before it. :func:`charge_report` turns the results into the check: caught in its
+own exercise, charged to no other.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import runpy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -21,6 +37,8 @@ import nbformat
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"
+SHRUNK_BATCHES = 5
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 @dataclass(frozen=True)
@@ -29,15 +47,67 @@ class Mistake:
     name: str      # short id, unique within its exercise
     why: str       # what a learner was thinking
     source: str    # the whole replacement cell source
+    kind: str = ""  # the class of mistake: see CLASSES
+
+
+# The classes of mistake the catalogue covers (issue "mistakes nobody listed").
+CLASSES = {
+    "maths": "the formula, an axis, an order or an off-by-one",
+    "dtype": "float64 in, float32 kept; a device or dtype not followed",
+    "input": "another kind of input: a generator for a list, a given initial state",
+    "edge": "edge sizes: a batch of one, length one, odd lengths, every direction or layer",
+    "extreme": "numerical extremes: large logits, low temperatures, zero vectors, saturation",
+    "side-effect": "arguments changed in place, in-place edits that break autograd, later cells broken",
+}
+
+
+@dataclass
+class CellFailure:
+    cell: str          # grade id, or "cell N" for an ordinary cell
+    exercise: str      # the exercise it is charged to ("" for an ordinary cell)
+    visible: bool      # its visible part failed (a learner would see it without the hidden tests)
+    error: str
+    trusted: bool = True   # False: it read what a shrunk training run made (see the module's doc)
 
 
 @dataclass
 class MistakeResult:
     mistake: Mistake
-    caught: bool
-    failed_cells: list[str]
-    detail: str
-    seconds: float
+    failures: list[CellFailure] = field(default_factory=list)
+    raised: str = ""   # the mistake's own cell raised
+    seconds: float = 0.0
+
+    @property
+    def graded(self) -> list[CellFailure]:
+        return [f for f in self.failures if f.exercise]
+
+    @property
+    def caught(self) -> bool:
+        """It loses points in its own exercise."""
+        return bool(self.raised) or any(f.exercise == self.mistake.cell and f.trusted for f in self.graded)
+
+    @property
+    def caught_by_visible(self) -> bool:
+        return bool(self.raised) or any(f.exercise == self.mistake.cell and f.visible and f.trusted
+                                        for f in self.graded)
+
+    @property
+    def cascades(self) -> list[CellFailure]:
+        """Graded cells of *other* exercises that fail: points it costs outside its exercise."""
+        return [f for f in self.graded if f.exercise != self.mistake.cell]
+
+    @property
+    def broken_later(self) -> list[CellFailure]:
+        return [f for f in self.failures if not f.exercise]
+
+    # Kept for the CLI and older callers.
+    @property
+    def failed_cells(self) -> list[str]:
+        return [f.cell for f in self.graded]
+
+    @property
+    def detail(self) -> str:
+        return self.raised or next((f.error for f in self.failures), "")
 
 
 def load_catalogue(assignment: str) -> list[Mistake]:
@@ -49,6 +119,9 @@ def load_catalogue(assignment: str) -> list[Mistake]:
     dupes = {k for k in keys if keys.count(k) > 1}
     if dupes:
         raise ValueError(f"{path}: mistake names must be unique per exercise, repeated: {sorted(dupes)}")
+    unknown = sorted(f"{m.cell}/{m.name}: {m.kind!r}" for m in mistakes if m.kind and m.kind not in CLASSES)
+    if unknown:
+        raise ValueError(f"{path}: unknown mistake classes {unknown}; known: {sorted(CLASSES)}")
     return mistakes
 
 
@@ -93,61 +166,187 @@ def _is_test(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
+def exercise_of_tests(cells) -> dict[str, str]:
+    """Grade id of each graded test cell -> the exercise (solution grade id) it is charged to."""
+    owner, current = {}, None
+    for cell in cells:
+        if _is_solution(cell):
+            current = _grade_id(cell)
+        elif _is_test(cell):
+            owner[_grade_id(cell)] = cell.metadata.get("seqcourse", {}).get("exercise") or current
+    return owner
+
+
+_EVERYTHING = "*"   # a cell that calls globals() may read any name
+
+
+def _reads_shrunk_budget(source: str) -> bool:
+    """Does the cell read a count of epochs, steps or repeats from ``budget``?"""
+    try:
+        tree = ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return True
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "budget"
+               and n.attr.endswith(("epochs", "steps", "repeats")) for n in ast.walk(tree))
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell reads anywhere, names it binds at top level); IPython magics are skipped."""
+    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return {_EVERYTHING}, set()
+    reads, writes = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            reads.add(node.id)
+            if node.id in ("globals", "vars", "eval", "exec"):
+                reads.add(_EVERYTHING)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            writes.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            writes.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            writes.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return reads, writes
+
+
+def _with_visible_marker(source: str) -> str:
+    """The test cell with a flag set once its visible part has passed: before the hidden block that
+    ends the cell (a hidden block at the top only sets the cell up)."""
+    lines = source.rstrip().splitlines()
+    tail = len(lines)
+    if lines and lines[-1].strip() == HIDDEN_END:
+        tail = max(i for i, ln in enumerate(lines) if ln.strip() == HIDDEN_BEGIN)
+    return "\n".join(["_seqcourse_visible_ok = False", *lines[:tail], "_seqcourse_visible_ok = True",
+                      *lines[tail:]])
+
+
+_SNAPSHOT = """
+import random as _seqcourse_random, numpy as _seqcourse_np, torch as _seqcourse_torch
+_seqcourse_snapshot = (dict(globals()), _seqcourse_torch.get_rng_state(), _seqcourse_random.getstate(),
+                       _seqcourse_np.random.get_state())
+"""
+_RESTORE = """
+def _seqcourse_restore(saved=_seqcourse_snapshot):
+    import random, numpy, torch
+    names = globals()
+    for name in [n for n in names if n not in saved[0]]:
+        del names[name]
+    names.update(saved[0])
+    torch.set_rng_state(saved[1]); random.setstate(saved[2]); numpy.random.set_state(saved[3])
+_seqcourse_restore()
+"""
+
+
 def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
                    root: Path | None = None, timeout: float = 300,
                    progress: Callable[[str], None] | None = None) -> list[MistakeResult]:
-    """Run every mistake at the exercise level; return one result per mistake.
+    """Follow every mistake through the notebook; return one result per mistake.
 
-    Raises if the unmodified solution fails any of its own tests in this harness, since then a
+    Raises if the unmodified solution fails any of its own cells in this harness, since then a
     "caught" mistake would prove nothing.
     """
     mistakes = load_catalogue(assignment) if mistakes is None else mistakes
     nb_path = lesson_notebook(assignment, root=root)
     nb = nbformat.read(nb_path, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code"]
+    numbers = [k for k, c in enumerate(nb.cells) if c.cell_type == "code"]   # notebook cell numbers
+    cells = [nb.cells[k] for k in numbers]
     solution_ids = {_grade_id(c) for c in cells if _is_solution(c)}
     unknown = {m.cell for m in mistakes} - solution_ids
     if unknown:
         raise ValueError(f"mistakes name cells that are not solution cells: {sorted(unknown)}")
+    owner = exercise_of_tests(cells)
+    names = [_names(c.source) for c in cells]
 
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYDEVD_DISABLE_FILE_VALIDATION="1")
     kernel = _Kernel(env, nb_path.parent)
     results: list[MistakeResult] = []
     try:
         for i, cell in enumerate(cells):
-            if _is_solution(cell):
-                group = []
-                for later in cells[i + 1:]:
-                    if _is_solution(later):
-                        break
-                    group.append(later)
-                kernel.run("_seqcourse_names_before = set(globals())", timeout)
-                for m in (m for m in mistakes if m.cell == _grade_id(cell)):
-                    start = time.perf_counter()
-                    failed, detail = [], ""
-                    err = kernel.run(m.source, timeout)
-                    if err:
-                        failed, detail = [m.cell], f"the mistake itself raised {err}"
-                    for g in group if not failed else ():
-                        err = kernel.run(g.source, timeout)
-                        if err and _is_test(g):
-                            # Caught: the rest of the group (often training) need not run; the
-                            # main loop below runs the solution and every cell after it anyway.
-                            failed.append(_grade_id(g))
-                            detail = detail or err
-                            break
-                    kernel.run("for _n in set(globals()) - _seqcourse_names_before - "
-                               "{'_seqcourse_names_before'}:\n    del globals()[_n]", timeout)
-                    results.append(MistakeResult(m, bool(failed), failed, detail,
-                                                 time.perf_counter() - start))
-                    if progress:
-                        progress(f"{'caught ' if failed else 'MISSED '} {m.cell}/{m.name}")
+            for m in (m for m in mistakes if _is_solution(cell) and m.cell == _grade_id(cell)):
+                result = _follow(kernel, m, cells, names, i, owner, timeout, numbers)
+                results.append(result)
+                if progress:
+                    charged = ", ".join(sorted({f.exercise for f in result.cascades}))
+                    progress(f"{'caught ' if result.caught else 'MISSED '} {m.cell}/{m.name}"
+                             + (f"  CASCADES into {charged}" if charged else "")
+                             + f"  ({result.seconds:.1f} s)")
             err = kernel.run(cell.source, timeout)
             if err:
                 raise RuntimeError(f"the solution itself fails cell {_grade_id(cell) or i}: {err}")
     finally:
         kernel.close()
     return results
+
+
+def _cells_to_run(m: Mistake, names, i: int) -> list[int]:
+    """Later cells that can see the mistake, and the later cells that make what those read."""
+    tainted = _names(m.source)[1] | names[i][1]
+    run = set()
+    for j in range(i + 1, len(names)):
+        reads, writes = names[j]
+        if _EVERYTHING in reads or reads & tainted:
+            tainted |= writes
+            run.add(j)
+    for j in sorted(run, reverse=True):            # producers: the last earlier writer of each read
+        for name in names[j][0] - {_EVERYTHING}:
+            writer = next((k for k in range(j - 1, i, -1) if name in names[k][1]), None)
+            if writer is not None and writer not in run:
+                run.add(writer)
+    return sorted(run)
+
+
+def _follow(kernel: _Kernel, m: Mistake, cells, names, i: int, owner: dict, timeout: float,
+            numbers: list[int]) -> MistakeResult:
+    start = time.perf_counter()
+    result = MistakeResult(m)
+    kernel.run(_SNAPSHOT, timeout)
+    err = kernel.run(m.source, timeout)
+    if err:
+        result.raised = f"the mistake itself raised {err}"
+    kernel.run("budget = budget.shrunk() if 'budget' in globals() else None\n"
+               f"__import__('os').environ['SEQCOURSE_MAX_BATCHES'] = '{SHRUNK_BATCHES}'", timeout)
+    shrunk: set[str] = set()    # names made by cells that trained on the shrunk budget
+    for j in _cells_to_run(m, names, i):
+        later, (reads, writes) = cells[j], names[j]
+        untrusted = _reads_shrunk_budget(later.source) or bool(reads & shrunk) or _EVERYTHING in reads and bool(shrunk)
+        if untrusted:
+            shrunk |= writes
+        if _is_solution(later):
+            err = kernel.run(later.source, timeout)
+            if err:
+                raise RuntimeError(f"{m.cell}/{m.name}: the reference answer {_grade_id(later)} fails: {err}")
+        elif _is_test(later):
+            err = kernel.run(_with_visible_marker(later.source), timeout)
+            if err:
+                visible = kernel.run("assert _seqcourse_visible_ok", timeout) is not None
+                result.failures.append(CellFailure(_grade_id(later), owner[_grade_id(later)], visible, err,
+                                                   trusted=not untrusted))
+        else:
+            err = kernel.run(later.source, timeout)
+            if err:
+                result.failures.append(CellFailure(f"cell {numbers[j]}", "", True, err, trusted=not untrusted))
+    kernel.run(_RESTORE + "\n__import__('os').environ.pop('SEQCOURSE_MAX_BATCHES', None)", timeout)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def charge_report(results: list[MistakeResult]) -> dict:
+    """What the catalogue shows: missed mistakes, cascades, visible-only catch rate, later breaks."""
+    n = len(results)
+    return {
+        "mistakes": n,
+        "missed": [f"{r.mistake.cell}/{r.mistake.name} ({r.mistake.why})" for r in results if not r.caught],
+        "cascades": [f"{r.mistake.cell}/{r.mistake.name} also fails "
+                     + ", ".join(f"{f.cell} (exercise {f.exercise})" for f in r.cascades)
+                     for r in results if r.cascades],
+        "visible_rate": sum(r.caught_by_visible for r in results) / n if n else 0.0,
+        "broken_later": [f"{r.mistake.cell}/{r.mistake.name} breaks " + ", ".join(f.cell for f in r.broken_later if f.trusted)
+                         for r in results if any(f.trusted for f in r.broken_later)],
+    }
 
 
 def notebook_with(assignment: str, replacements: dict[str, str], prepend: str = "",

@@ -7,6 +7,10 @@ from torch import nn
 
 from seqcourse.checks import check_close, check_shape, check_true, check_type
 from seqcourse.grading import guard
+from seqcourse_hidden._isolate import Exercises
+
+# Each graded cell isolates its exercise: the other exercises' answers are the references there.
+EXERCISES = Exercises("01-rnn-cell")
 
 # Shapes (B, T, E, H) chosen to catch mistakes that square or equal sizes would hide, plus the
 # square case E == H that catches swapped or transposed matrices, and the edge cases B = 1, T = 1.

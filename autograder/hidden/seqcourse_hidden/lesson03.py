@@ -7,6 +7,10 @@ from torch import nn
 
 from seqcourse.checks import check_close, check_shape, check_true, check_type
 from seqcourse.grading import guard
+from seqcourse_hidden._isolate import Exercises
+
+# Each graded cell isolates its exercise: the other exercises' answers are the references there.
+EXERCISES = Exercises("03-lstm")
 
 # (B, E, H): E != H catches transposes, E == H catches swapped matrices, B = 1 the edge case.
 SHAPES = [(3, 4, 5), (1, 2, 3), (4, 6, 6), (2, 3, 2)]

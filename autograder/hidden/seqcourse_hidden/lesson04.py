@@ -8,6 +8,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse.checks import check_close, check_shape, check_true, check_type
 from seqcourse.grading import guard
+from seqcourse_hidden._isolate import Exercises
+
+# Each graded cell isolates its exercise: the other exercises' answers are the references there.
+EXERCISES = Exercises("04-deep-rnn")
 
 # (B, T, E, H): E != H catches transposes, B = 1 and T = 1 the edge cases.
 SHAPES = [(4, 6, 3, 5), (1, 1, 2, 3), (5, 7, 4, 4), (3, 4, 6, 2)]

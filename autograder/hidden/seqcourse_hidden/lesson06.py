@@ -7,6 +7,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse.checks import check_close, check_shape, check_true
 from seqcourse.grading import guard
+from seqcourse_hidden._isolate import Exercises, judge_experiment
+
+# Each graded cell isolates its exercise: the other exercises' answers are the references there.
+EXERCISES = Exercises("06-attention")
 
 KINDS = ("dot", "general", "additive", "cosine")
 TOL = dict(atol=1e-10, rtol=1e-8)
@@ -139,13 +143,26 @@ def test_attn_seq2seq(AttnSeq2Seq) -> None:
             check_close(model(wider, src_len, dec_in), expected, f"{kind}: logits with extra source padding", **TOL)
 
 
-# ---------------------------------------------------------------- the trained model
-def test_trained_dates(model, source_vocab, target_vocab) -> None:
+# ---------------------------------------------------------------- the trained model (exercise 3)
+def test_trained_dates(namespace: dict) -> None:
+    """The notebook's trained ``date_model`` reaches the bar; a shortfall caused by a wrong
+    ``attention_scores`` or ``attend`` is charged there (see ``judge_experiment``)."""
     from seqcourse.env import get_profile
     from seqcourse_hidden.lesson05 import held_out_exact_match
 
     guard.verify()
     budget = get_profile().budget("06-attention")
-    acc = held_out_exact_match(model, budget, source_vocab, target_vocab)
-    check_true(acc >= budget.min_exact_match,
-               f"exact match on held-out dates is {acc:.4f}, below this profile's bar of {budget.min_exact_match}")
+    model, shortfall = namespace.get("date_model"), None
+    if model is None:
+        shortfall = "there is no trained date_model: the training cell stopped before it finished"
+    else:
+        acc = held_out_exact_match(model, budget, namespace["source_vocab"], namespace["target_vocab"])
+        if acc < budget.min_exact_match:
+            shortfall = (f"exact match on held-out dates is {acc:.4f}, below this profile's bar of "
+                         f"{budget.min_exact_match}")
+    own = EXERCISES.learners(namespace, "attention_scores").get("attention_scores")
+    weights = EXERCISES.learners(namespace, "attend").get("attend")
+    judge_experiment(
+        shortfall, "AttnSeq2Seq", lambda: test_attn_seq2seq(namespace["AttnSeq2Seq"]),
+        {"attention_scores": lambda: test_attention_scores(own),
+         "attend": lambda: test_attend(weights)})
