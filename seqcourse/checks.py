@@ -6,6 +6,9 @@ a missing activation, a result shifted by one time step, a missing bias...).
 
 Every helper first calls the tamper guard, and uses references captured at import time, so a
 student cell that replaces ``torch.allclose`` cannot make a check pass.
+
+Each helper sets ``__tracebackhide__``, which IPython honours: a failed check's traceback ends in
+the test cell (or the learner's function), not in this file.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from seqcourse.grading import guard
 _is_tensor = torch.is_tensor
 _as_tensor = torch.as_tensor
 _isfinite = torch.isfinite
+_isnan = torch.isnan
 _tanh = torch.tanh
 _sigmoid = torch.sigmoid
 _abs = torch.abs
@@ -34,6 +38,7 @@ _T_detach = torch.Tensor.detach
 _T_cpu = torch.Tensor.cpu
 _T_flatten = torch.Tensor.flatten
 _T_argmax = torch.Tensor.argmax
+_T_transpose = torch.Tensor.transpose
 _unravel = torch.unravel_index
 _isinstance, _len, _float, _int, _tuple = isinstance, len, float, int, tuple
 _verify = guard.verify  # kept so that replacing guard.verify does not switch the checks off
@@ -44,25 +49,29 @@ class CheckError(AssertionError):
 
 
 def _fail(msg: str, hint: str | None = None) -> None:
+    __tracebackhide__ = True
     raise CheckError(msg + (f"\nHint: {hint}" if hint else ""))
 
 
 def _prepare(x, name: str):
+    __tracebackhide__ = True
     if not _is_tensor(x):
-        _fail(f"{name} should be a torch.Tensor, got {type(x).__name__}.",
+        _fail(f"Wrong type for {name}: expected a torch.Tensor, got {type(x).__name__}.",
               "build it with torch operations; return a tensor, not a list or a NumPy array")
     return _T_cpu(_T_double(_T_detach(x)))
 
 
 def check_type(obj, expected_type, name: str = "value", hint: str | None = None) -> None:
+    __tracebackhide__ = True
     _verify()
     if not _isinstance(obj, expected_type):
         want = getattr(expected_type, "__name__", str(expected_type))
-        _fail(f"{name} should be a {want}, got {type(obj).__name__}.", hint)
+        _fail(f"Wrong type for {name}: expected a {want}, got {type(obj).__name__}.", hint)
 
 
 def check_true(condition, message: str, hint: str | None = None) -> None:
     """Fail with ``message`` unless ``condition`` is true (a Python bool or a 1-element tensor)."""
+    __tracebackhide__ = True
     _verify()
     if _is_tensor(condition):
         condition = _T_item(condition)
@@ -74,29 +83,47 @@ def check_true(condition, message: str, hint: str | None = None) -> None:
 
 def check_shape(x, expected: tuple, name: str = "output", hint: str | None = None) -> None:
     """Exact shape check; ``None`` in ``expected`` matches any size."""
+    __tracebackhide__ = True
     _verify()
     if not _is_tensor(x):
-        _fail(f"{name} should be a torch.Tensor, got {type(x).__name__}.", hint)
+        _fail(f"Wrong type for {name}: expected a torch.Tensor, got {type(x).__name__}.", hint)
     got = _tuple(x.shape)
     ok = _len(got) == _len(expected) and all(e is None or e == g for e, g in zip(expected, got, strict=False))
     if not ok:
         extra = ""
         if _len(got) == _len(expected) and sorted(got) == sorted(e for e in expected if e is not None):
-            extra = " The sizes are right but in another order: check which axis is which (transpose?)."
-        _fail(f"{name} has shape {got}, expected {_tuple(expected)}.{extra}", hint)
+            extra = " The sizes are right but in another order: a transposed or permuted result?"
+        _fail(f"Wrong shape for {name}: got {got}, expected {_tuple(expected)}.{extra}", hint)
+
+
+NON_FINITE_CAUSES = (
+    "a softmax over a row whose scores are all -inf (every position masked, or the mask or the "
+    "softmax applied along the wrong axis) gives NaN",
+    "exp() of large values computed by hand overflows to inf, and inf - inf or inf / inf is NaN: "
+    "use torch.softmax / torch.log_softmax, which subtract the maximum first",
+    "a division by zero (a norm, a length or a count of 0: clamp it, e.g. .clamp_min(1e-8))",
+    "a log of 0 (use log_softmax, or clamp before the log)",
+    "masking after the softmax with a multiplication by -inf or by a NaN-producing value",
+)
 
 
 def check_finite(x, name: str = "output", hint: str | None = None) -> None:
+    """Fail when ``x`` holds NaN or infinite values, with the likely causes; ``hint`` is added."""
+    __tracebackhide__ = True
     _verify()
     x = _prepare(x, name)
     bad = ~_isfinite(x)
     if _T_item(bad.any()):
         idx = _tuple(int(i) for i in _unravel(_T_argmax(_T_flatten(bad.to(torch.uint8))), x.shape))
-        _fail(f"{name} has {int(_T_item(_T_sum(bad)))} NaN or infinite values, the first at index "
-              f"{idx}.", hint or "look for a division by zero, a log of 0 or an exploding value")
+        n_nan = _int(_T_item(_T_sum(_isnan(x))))
+        n_inf = _int(_T_item(_T_sum(bad))) - n_nan
+        causes = "".join(f"\n  - {c}" for c in NON_FINITE_CAUSES)
+        _fail(f"NaN or infinite values in {name}: {n_nan} NaN and {n_inf} infinite of {x.numel()}, the "
+              f"first at index {idx}. Likely causes:{causes}", hint)
 
 
 def _close(a, b, atol, rtol) -> bool:
+    __tracebackhide__ = True
     if a.shape != b.shape:
         return False
     return bool(_T_item(_T_all(_T_le(_abs(_T_sub(a, b)), _T_add(_T_mul(_abs(b), rtol), atol)))))
@@ -104,9 +131,17 @@ def _close(a, b, atol, rtol) -> bool:
 
 def _likely_causes(a, b, atol, rtol) -> list[str]:
     """Cheap guesses at common mistakes, tried on the failing pair."""
+    __tracebackhide__ = True
     causes = []
     if a.dim() == 2 and a.shape == b.shape[::-1] and _close(a.T, b, atol, rtol):
-        causes.append("the result is the expected one transposed")
+        causes.append("the result is the expected one transposed: a matrix used as (in, out) where "
+                      "(out, in) was meant, or .T missing or extra")
+    if a.dim() == 3:
+        for i, j, what in ((0, 1, "batch and time: batch_first, or a stack along the wrong axis"),
+                           (1, 2, "the last two axes: a transposed matrix in a product")):
+            swapped = _T_transpose(a, i, j)
+            if swapped.shape == b.shape and _close(swapped, b, atol, rtol):
+                causes.append(f"your result has axes {i} and {j} swapped ({what})")
     if a.shape == b.shape:
         if _close(_tanh(a), b, atol, rtol):
             causes.append("tanh(your result) matches: is the tanh activation missing?")
@@ -143,16 +178,20 @@ def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol
     The message gives the shape, the first differing element, the largest difference, how many
     elements differ, and likely causes when one fits.
     """
+    __tracebackhide__ = True
     _verify()
     a = _prepare(actual, name)
     b = _prepare(_as_tensor(expected) if not _is_tensor(expected) else expected, "expected")
     if _tuple(a.shape) != _tuple(b.shape):
-        _fail(f"{name} has shape {_tuple(a.shape)}, expected {_tuple(b.shape)}.", hint)
+        extra = ""
+        if sorted(_tuple(a.shape)) == sorted(_tuple(b.shape)):
+            extra = " The sizes are right but in another order: a transposed or permuted result?"
+        _fail(f"Wrong shape for {name}: got {_tuple(a.shape)}, expected {_tuple(b.shape)}.{extra}", hint)
     if a.numel() == 0:
         return
     finite = _isfinite(a)
-    if not _T_item(_T_all(finite)):
-        check_finite(actual, name, hint)
+    if not _T_item(_T_all(finite)) and _T_item(_T_all(_isfinite(b))):
+        check_finite(actual, name)   # the caller's hint is about values, not about NaN
     diff = _abs(_T_sub(a, b))
     tol = _T_add(_T_mul(_abs(b), rtol), atol)
     bad = ~_T_le(diff, tol)
@@ -161,7 +200,7 @@ def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol
         return
     first = _tuple(int(i) for i in _unravel(_T_argmax(_T_flatten(bad.to(torch.uint8))), a.shape))
     worst = _float(_T_item(_T_max(diff)))
-    msg = (f"{name} differs from the expected value at {n_bad} of {a.numel()} elements.\n"
+    msg = (f"Wrong values in {name}: {n_bad} of {a.numel()} elements differ from the expected ones.\n"
            f"  first at index {first}: got {_float(_T_item(a[first])):.6g}, expected "
            f"{_float(_T_item(b[first])):.6g}\n"
            f"  largest |difference| {worst:.3g} (tolerance {atol:g} + {rtol:g} * |expected|)")

@@ -151,6 +151,10 @@ def test_selfgrade_works_without_an_activated_venv(tmp_path):
     # the untouched lesson: graded (0 points, exit 1), where it used to fail before grading
     assert "01-rnn-cell: 0 / 18 points (graded)" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.returncode == 1
+    # every failed test shows the call that failed, and the line of the learner's code it came from
+    failed = [ln for ln in done.stdout.splitlines() if ln.strip().startswith("FAIL")]
+    assert failed and done.stdout.count("failed at: ") == len(failed), done.stdout
+    assert "in your code: raise NotImplementedError()" in done.stdout, done.stdout
 
 
 def test_selfgrade_prints_nbgrader_s_real_error(tmp_path, monkeypatch):

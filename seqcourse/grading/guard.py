@@ -89,22 +89,79 @@ def _hidden_modules() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _short_tracebacks_while_grading() -> None:
-    """While nbgrader runs the notebook, print tracebacks without source lines.
+def _is_cell(filename: str) -> bool:
+    """A frame of notebook code: IPython names cells ``<ipython-input-...>`` or, in ipykernel,
+    ``/tmp/ipykernel_<pid>/<hash>.py``."""
+    return filename.startswith("<ipython-input") or "ipykernel_" in filename
 
-    A traceback's context lines would show the hidden tests' cell and library source in the
-    feedback. The checks' messages say what is wrong; the learner still gets full tracebacks
-    when working in JupyterLab.
-    """
-    if not os.environ.get("NBGRADER_EXECUTION"):
-        return
+
+def _visible_frames(tb):
+    """The traceback without frames that set ``__tracebackhide__`` (the checks): IPython hides
+    such frames itself, except the last one, where a failed check is raised."""
+    import types
+
+    kept = []
+    while tb is not None:
+        if not tb.tb_frame.f_locals.get("__tracebackhide__"):
+            kept.append(tb)
+        tb = tb.tb_next
+    trimmed = None
+    for frame in reversed(kept):
+        trimmed = types.TracebackType(trimmed, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
+    return trimmed
+
+
+def failing_lines(tb) -> list[str]:
+    """Where a failure happened, in notebook code only: the test cell's line that raised, and the
+    deepest line of the learner's own code below it, if the error came from there."""
+    import linecache
+
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if _is_cell(code.co_filename):
+            frames.append((code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    if not frames:
+        return []
+    filename, lineno, _ = frames[0]
+    lines = [f"failed at: {linecache.getline(filename, lineno).strip()}"]
+    if len(frames) > 1:
+        filename, lineno, func = frames[-1]
+        lines.append(f"in your code: {linecache.getline(filename, lineno).strip()} (in {func}, line {lineno})")
+    return lines
+
+
+def _short_tracebacks_while_grading() -> None:
+    """While nbgrader runs the notebook, a failure prints only where it happened in notebook code
+    (``failing_lines``) and its message: no library or hidden-test source, which a full
+    traceback's context lines would put in the feedback. Elsewhere the learner gets IPython's full
+    traceback of a failed check, ending in the test cell: the checks' own frames are left out."""
     try:
         from IPython import get_ipython
     except ImportError:
         return
     shell = get_ipython()
-    if shell is not None:
-        shell.run_line_magic("xmode", "Minimal")
+    if shell is None:
+        return
+    if not os.environ.get("NBGRADER_EXECUTION"):
+        from seqcourse.checks import CheckError
+
+        def without_library_frames(shell, etype, value, tb, tb_offset=None):
+            stb = shell.InteractiveTB.structured_traceback(etype, value, _visible_frames(tb), tb_offset=tb_offset)
+            shell._showtraceback(etype, value, stb)   # IPython leaves showing it to the handler
+            return stb
+
+        shell.set_custom_exc((CheckError,), without_library_frames)
+        return
+
+    def short(shell, etype, value, tb, tb_offset=None):
+        stb = failing_lines(tb) + [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, stb)
+        return stb
+
+    shell.run_line_magic("xmode", "Minimal")      # for what the handler below does not catch
+    shell.set_custom_exc((Exception,), short)
 
 
 def capture() -> None:
@@ -159,6 +216,7 @@ def replaced() -> list[str]:
 
 def verify() -> None:
     """Fail if any function the tests rely on was replaced since the setup cell ran."""
+    __tracebackhide__ = True
     if not _SNAPSHOT:
         raise TamperError("the tamper guard holds no snapshot: run the notebook's setup cell first")
     changed = replaced()

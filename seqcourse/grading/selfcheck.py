@@ -9,6 +9,7 @@ necessary, not sufficient: hidden tests run when the work is graded.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,31 @@ class CellResult:
     message: str = ""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ARROW = re.compile(r"^-+> *\d+ (.*)$")
+
+
 def error_text(cell) -> str:
-    """``"Name: message"`` of a cell's first error output; "" when it ran cleanly."""
+    """Where a cell failed and why: the failing call in the cell, the line of the learner's own code
+    it came from (if any), and ``"Name: message"``; "" when the cell ran cleanly.
+
+    While grading, the tracebacks hold only those lines (``guard.failing_lines``); elsewhere the
+    call is read from IPython's traceback, whose frames in notebook cells start with "Cell In[".
+    """
     for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            return f"{out['ename']}: {out['evalue']}".strip()
+        if out.get("output_type") != "error":
+            continue
+        message = f"{out['ename']}: {out['evalue']}".strip()
+        frames = [_ANSI.sub("", ln) for ln in out.get("traceback", [])]
+        where = [ln for ln in frames if ln.startswith(("failed at:", "in your code:"))]
+        if not where:
+            calls = [next((m.group(1).strip() for ln in frame.splitlines() if (m := _ARROW.match(ln))), None)
+                     for frame in frames if frame.startswith("Cell In[")]
+            calls = [c for c in calls if c]
+            where = [f"failed at: {calls[0]}"] if calls else []
+            if len(calls) > 1:
+                where.append(f"in your code: {calls[-1]}")
+        return "\n".join(where + [message])
     return ""
 
 
