@@ -10,7 +10,8 @@
     course selfgrade NOTEBOOK      grade your notebook against the hidden tests, locally
     course check NOTEBOOK          run your notebook's visible tests (the student edition's self-check)
     course student-edition OUT     write the student edition (no solutions, no hidden tests)
-    course mistakes ID             check that every catalogued mistake loses points
+    course mistakes ID             check that every catalogued mistake loses points, in its own exercise only
+    course run-solution ID ...     re-run solution notebooks in place (--profile cpu|gpu) to store real outputs
     course data surnames           rebuild datasets/surnames/surnames.tsv from Faker
 
 Everything runs nbgrader underneath; nbgrader's own commands keep working from the repo root.
@@ -26,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from seqcourse.paths import REPO_ROOT
+from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 
 def _ids(given: list[str]) -> list[str]:
@@ -281,6 +282,20 @@ def cmd_mistakes(args) -> int:
     return 1 if report["missed"] or report["cascades"] else 0
 
 
+def cmd_run_solution(args) -> int:
+    import time
+
+    from seqcourse.grading.outputs import run_solution
+
+    for aid in args.ids:
+        path, start = lesson_notebook(aid), time.perf_counter()
+        print(f"running {path} under the {args.profile} profile...")
+        bars = run_solution(path, args.profile)
+        print(f"  stored its outputs in {time.perf_counter() - start:.0f} s ({bars} progress bars kept as "
+              f"their final text); now run `course release {aid}`")
+    return 0
+
+
 def cmd_data(args) -> int:
     from seqcourse.data.surnames import build_surnames
 
@@ -355,9 +370,15 @@ def _instructor_commands(sub) -> None:
     p = sub.add_parser("student-edition", help="write the student edition: lessons, library, data")
     p.add_argument("out", help="a new or empty folder")
     p.set_defaults(func=cmd_student_edition)
-    p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points")
+    p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points, in its own "
+                                        "exercise only")
     p.add_argument("id")
     p.set_defaults(func=cmd_mistakes)
+    p = sub.add_parser("run-solution", help="re-run a solution notebook in place to store real outputs "
+                                            "(progress bars kept as their final text)")
+    p.add_argument("ids", nargs="+", help="lesson ids")
+    p.add_argument("--profile", default="cpu", choices=("ci", "cpu", "gpu"), help="the budget (default: cpu)")
+    p.set_defaults(func=cmd_run_solution)
 
 
 def main(argv: list[str] | None = None) -> int:

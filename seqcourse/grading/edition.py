@@ -20,7 +20,7 @@ COPIED = ["lessons", "seqcourse", "datasets", "environment.yml", "constraints.tx
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", ".*")
 # The instructor's tools in the library: grading a class, releasing lessons, the mistakes runner.
 # A student's library keeps what the lessons import and `course check`.
-INSTRUCTOR_ONLY = ["classroom.py", "edition.py", "lms.py", "mistakes.py", "nbg.py", "reuse.py",
+INSTRUCTOR_ONLY = ["classroom.py", "edition.py", "lms.py", "mistakes.py", "nbg.py", "outputs.py", "reuse.py",
                    "sandbox.py", "scan.py"]
 # Text that must never reach a student: solution and hidden-test markers, hidden modules' names.
 FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
