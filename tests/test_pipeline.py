@@ -29,10 +29,11 @@ def test_lessons_match_a_fresh_generation():
     assert release_differences(LESSONS) == []
 
 
-# Full marks through nbgrader for the first and the last lesson: the grading path is the same for
-# all, and nbval runs every solution notebook's visible and hidden tests (stored outputs included,
-# so a new stderr line in a test cell fails there too). The other four cost 2 minutes of CI.
-@pytest.mark.parametrize("aid", [LESSONS[0], LESSONS[-1]])
+# Full marks through nbgrader for the first lesson: the grading path is the same for all, and
+# nbval runs every solution's visible and hidden tests (stored outputs included, so a new stderr
+# line in a test cell fails there too). The last lesson is graded below with one wrong exercise,
+# which shows full marks everywhere else.
+@pytest.mark.parametrize("aid", [LESSONS[0]])
 def test_solution_gets_full_marks(course, aid):
     nb = lesson_notebook(aid)
     report = course.autograde(aid, nb, "solution")
@@ -69,12 +70,30 @@ def test_a_catalogued_mistake_loses_points_end_to_end(course):
     assert scores["test_rnn_cell"] > 0  # the other exercises keep their points
 
 
+WRONG_AXIS = """
+def attend(scores, mask, values):
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=0)   # over the batch
+    return (weights.unsqueeze(-1) * values).sum(dim=1), weights
+"""
+
+
+def test_a_mistake_costs_points_in_its_own_exercise_only_through_nbgrader(course):
+    """Lesson 06 with a softmax over the wrong axis in `attend`: the model that calls it, and the
+    model trained with it, are graded with the reference `attend`, so only exercise 2 loses points."""
+    report = course.autograde("06-attention", notebook_with("06-attention", {"attend": WRONG_AXIS}), "axis")
+    lost = {c.grade_id: c.message for c in report.cells if c.score < c.max_score}
+    assert list(lost) == ["test_attend"], report.summary()
+    assert report.status == "graded" and report.score == report.max_score - 3, report.summary()
+    assert lost["test_attend"].startswith("failed at: "), lost   # the call that failed is shown
+
+
 def test_feedback_hides_hidden_tests_and_export_works(course, tmp_path):
     mistake = next(m for m in load_catalogue("01-rnn-cell") if m.name == "no-bias")
     report = course.autograde("01-rnn-cell", notebook_with("01-rnn-cell", {mistake.cell: mistake.source}), "feedback")
     html = course.feedback("01-rnn-cell", "feedback").read_text(encoding="utf-8")
     assert "Exercise 1: visible tests passed." in html  # the student's own results are shown
     assert "BEGIN HIDDEN TESTS" not in html and "hidden.test_rnn_cell" not in html
+    assert "EXERCISES.isolate" not in html
     assert report.score < report.max_score
     csv = course.export_csv(tmp_path / "grades.csv").read_text(encoding="utf-8")
     assert "feedback" in csv and "01-rnn-cell" in csv
