@@ -13,7 +13,6 @@ import platform
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 os.environ.setdefault("SEQCOURSE_PROFILE", "ci")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
