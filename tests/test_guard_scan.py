@@ -98,6 +98,10 @@ def test_check_shape_and_true():
     "import sys\nsys.modules['torch'].allclose = None",
     "np.testing.assert_allclose = lambda *a, **k: None",
     "hidden.test_rnn_cell = lambda f: None",
+    "get_ipython().events.callbacks['post_run_cell'].clear()",
+    "ip = __import__('IPython').get_ipython()\nip.events.unregister('post_run_cell', f)",
+    "hidden.EXERCISES.isolate = lambda *a: None",
+    "import seqcourse_hidden",
     "a, torch.equal = 1, None",
     "torch.nn.functional.__dict__['relu'] = None",
 ])

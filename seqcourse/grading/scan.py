@@ -14,10 +14,14 @@ from dataclasses import dataclass
 
 _ALWAYS_MODULES = {"torch", "np", "numpy", "nn", "F", "math", "builtins", "sys", "seqcourse",
                    "guard", "checks", "os", "random", "matplotlib", "plt"}
-_FORBIDDEN_NAMES = {"__builtins__", "builtins", "ctypes", "gc", "_SNAPSHOT"}
+# get_ipython: the shell's events and exception handlers are how grading restores a learner's names
+# after a graded cell (hidden_tests' isolate) and shows failures; an answer never needs them.
+_FORBIDDEN_NAMES = {"__builtins__", "builtins", "ctypes", "gc", "_SNAPSHOT", "get_ipython", "EXERCISES",
+                    "seqcourse_hidden"}
 _FORBIDDEN_ATTRS = {"modules", "_SNAPSHOT", "settrace", "setprofile", "__code__", "__globals__",
                     "__dict__", "__class__", "f_globals", "f_locals", "__subclasses__", "__closure__",
-                    "cell_contents", "__wrapped__", "_BUDGETS"}
+                    "cell_contents", "__wrapped__", "_BUDGETS", "EXERCISES", "events", "set_custom_exc",
+                    "CustomTB", "custom_exceptions"}
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,9 @@ def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mod = node.module if isinstance(node, ast.ImportFrom) else None
             names = [a.name for a in node.names]
-            if (mod or "").startswith("seqcourse.grading") or any(
-                    n.startswith(("seqcourse.grading", "builtins", "ctypes", "gc")) for n in names):
+            if (mod or "").startswith(("seqcourse.grading", "seqcourse_hidden", "IPython")) or any(
+                    n.startswith(("seqcourse.grading", "seqcourse_hidden", "IPython", "builtins", "ctypes", "gc"))
+                    for n in names):
                 flag(node, f"imports {mod or ', '.join(names)}")
     return sorted(set(out), key=lambda f: (f.cell, f.line, f.what))
 
