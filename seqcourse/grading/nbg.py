@@ -116,7 +116,7 @@ class GradeReport:
             mark = "ok  " if c.score == c.max_score else "FAIL"
             lines.append(f"  {mark} {c.grade_id:<28} {c.score:g}/{c.max_score:g}")
             if c.message and c.score < c.max_score:
-                lines.extend("         " + ln for ln in c.message.strip().splitlines()[-8:])
+                lines.extend("         " + ln for ln in c.message.strip().splitlines()[:14])   # the call first
         for f in self.findings:
             lines.append(f"  needs review: {f}")
         return "\n".join(lines)

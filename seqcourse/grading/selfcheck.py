@@ -81,6 +81,6 @@ def report(path: Path | str, results: list[CellResult]) -> str:
     for r in results:
         lines.append(f"  {'ok  ' if r.passed else 'FAIL'} {r.grade_id:<28} ({r.points:g} points)")
         if not r.passed:
-            lines.extend("         " + ln for ln in r.message.splitlines()[-6:])
+            lines.extend("         " + ln for ln in r.message.splitlines()[:14])   # the call first
     lines.append(HIDDEN_NOTE)
     return "\n".join(lines)
