@@ -145,14 +145,13 @@ def _short_tracebacks_while_grading() -> None:
     if shell is None:
         return
     if not os.environ.get("NBGRADER_EXECUTION"):
-        from seqcourse.checks import CheckError
-
+        # A failed check is a CheckError, an AssertionError (named here without importing the checks).
         def without_library_frames(shell, etype, value, tb, tb_offset=None):
             stb = shell.InteractiveTB.structured_traceback(etype, value, _visible_frames(tb), tb_offset=tb_offset)
             shell._showtraceback(etype, value, stb)   # IPython leaves showing it to the handler
             return stb
 
-        shell.set_custom_exc((CheckError,), without_library_frames)
+        shell.set_custom_exc((AssertionError,), without_library_frames)
         return
 
     def short(shell, etype, value, tb, tb_offset=None):
