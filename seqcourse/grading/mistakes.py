@@ -5,7 +5,9 @@ One kernel runs the solution notebook once. At each solution cell it first tries
 mistakes. Each mistake is followed through the *rest of the notebook*: every later cell that reads a
 name the mistake changed (directly, through a function or class that reads it, or through
 ``globals()``) runs, with the later cells that make what those read; later solution cells keep their
-reference answers; cells that cannot see the mistake are skipped. For every failing graded cell the
+reference answers; cells that cannot see the mistake are skipped, and so are graded cells of other
+exercises that see it only through definitions (they isolate their exercise, see
+``seqcourse_hidden._isolate``), except for the first mistake of each exercise, which checks that. For every failing graded cell the
 runner records whether its visible part or only its hidden tests failed; every failing ordinary cell
 (a demo, a training run) is recorded too. Then the kernel's globals and random number generators go
 back to what they were before the mistake, and the reference run goes on.
@@ -338,8 +340,8 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     results: list[MistakeResult] = []
     try:
         for i, cell in enumerate(cells):
-            for m in (m for m in mistakes if _is_solution(cell) and m.cell == _grade_id(cell)):
-                result = _follow(kernel, m, cells, names, i, owner, timeout, numbers)
+            for k, m in enumerate(m for m in mistakes if _is_solution(cell) and m.cell == _grade_id(cell)):
+                result = _follow(kernel, m, cells, names, i, owner, timeout, numbers, thorough=k == 0)
                 results.append(result)
                 if progress:
                     charged = ", ".join(sorted({f.exercise for f in result.cascades}))
@@ -354,15 +356,29 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     return results
 
 
-def _cells_to_run(m: Mistake, names, i: int) -> list[int]:
-    """Later cells that can see the mistake, and the later cells that make what those read."""
-    tainted = _names(m.source)[1] | names[i][1]
+def _cells_to_run(m: Mistake, cells, names, i: int, owner: dict, thorough: bool) -> list[int]:
+    """Later cells that can see the mistake, and the later cells that make what those read.
+
+    The mistake changes names of its exercise; a later answer that calls them changes too. A graded
+    cell of another exercise cannot see either: it swaps the reference answers in for every name
+    of another exercise (``EXERCISES.isolate``), so it runs only when it reads what a later
+    ordinary cell computed with the mistake (a trained model, say). ``thorough`` runs those
+    graded cells anyway, which checks the isolation itself (done for one mistake per exercise)."""
+    defs = _names(m.source)[1] | names[i][1]        # definitions that now behave differently
+    products: set[str] = set()                      # values computed with them
     run = set()
     for j in range(i + 1, len(names)):
         reads, writes = names[j]
-        if _EVERYTHING in reads or reads & tainted:
-            tainted |= writes
-            run.add(j)
+        sees_defs, sees_products = _EVERYTHING in reads or reads & defs, _EVERYTHING in reads or reads & products
+        if not (sees_defs or sees_products):
+            continue
+        if _is_solution(cells[j]):
+            defs |= writes
+        elif not _is_test(cells[j]) or owner[_grade_id(cells[j])] == m.cell or sees_products or thorough:
+            products |= writes
+        else:
+            continue
+        run.add(j)
     for j in sorted(run, reverse=True):            # producers: the last earlier writer of each read
         for name in names[j][0] - {_EVERYTHING}:
             writer = next((k for k in range(j - 1, i, -1) if name in names[k][1]), None)
@@ -372,7 +388,7 @@ def _cells_to_run(m: Mistake, names, i: int) -> list[int]:
 
 
 def _follow(kernel: _Kernel, m: Mistake, cells, names, i: int, owner: dict, timeout: float,
-            numbers: list[int]) -> MistakeResult:
+            numbers: list[int], thorough: bool) -> MistakeResult:
     start = time.perf_counter()
     result = MistakeResult(m)
     kernel.run(_SNAPSHOT, timeout)
@@ -382,7 +398,7 @@ def _follow(kernel: _Kernel, m: Mistake, cells, names, i: int, owner: dict, time
     kernel.run("budget = budget.shrunk() if 'budget' in globals() else None\n"
                f"__import__('os').environ['SEQCOURSE_MAX_BATCHES'] = '{SHRUNK_BATCHES}'", timeout)
     shrunk: set[str] = set()    # names made by cells that trained on the shrunk budget
-    for j in _cells_to_run(m, names, i):
+    for j in _cells_to_run(m, cells, names, i, owner, thorough):
         later, (reads, writes) = cells[j], names[j]
         untrusted = _reads_shrunk_budget(later.source) or bool(reads & shrunk) or _EVERYTHING in reads and bool(shrunk)
         if untrusted:
