@@ -45,7 +45,8 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "05-seq2seq": dict(
             days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3,
-            min_exact_match=0.5, small_hidden=16, beam_size=3, max_len=12, beam_examples=40,
+            min_exact_match=0.5, beam_size=3, max_len=12, beam_examples=40,
+            copy_lengths=(2, 8), copy_train=2000, copy_test=40, copy_hidden=32, copy_epochs=2, copy_seeds=(0,),
         ),
         "06-attention": dict(
             days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3, kind="additive",
@@ -78,7 +79,9 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "05-seq2seq": dict(
             days=4000, per_day=3, emb_size=32, hidden=128, epochs=8, batch_size=64, lr=3e-3,
-            min_exact_match=0.95, small_hidden=32, beam_size=3, max_len=12, beam_examples=200,
+            min_exact_match=0.95, beam_size=3, max_len=12, beam_examples=200,
+            copy_lengths=(2, 10), copy_train=6000, copy_test=100, copy_hidden=32, copy_epochs=6,
+            copy_seeds=(0, 1, 2),
         ),
         "06-attention": dict(
             days=4000, per_day=3, emb_size=32, hidden=128, epochs=8, batch_size=64, lr=3e-3, kind="additive",
@@ -111,7 +114,9 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "05-seq2seq": dict(
             days=8000, per_day=4, emb_size=64, hidden=256, epochs=12, batch_size=128, lr=2e-3,
-            min_exact_match=0.98, small_hidden=32, beam_size=5, max_len=12, beam_examples=500,
+            min_exact_match=0.98, beam_size=5, max_len=12, beam_examples=500,
+            copy_lengths=(2, 10), copy_train=6000, copy_test=100, copy_hidden=32, copy_epochs=6,
+            copy_seeds=(0, 1, 2),
         ),
         "06-attention": dict(
             days=8000, per_day=4, emb_size=64, hidden=256, epochs=12, batch_size=128, lr=2e-3, kind="additive",
