@@ -64,7 +64,7 @@ def evaluate(model: nn.Module, loader, loss_fn: Callable, device: torch.device |
     was_training = model.training
     model.eval()
     total_loss, preds, golds = 0.0, [], []
-    for batch in loader:
+    for batch in _batches(loader)[1]:
         tokens, lengths, labels = to_device(batch, torch.device(device))
         logits = model(tokens, lengths)
         total_loss += float(loss_fn(logits, labels)) * len(labels)
@@ -168,8 +168,10 @@ def exact_match_and_outputs(model: nn.Module, data, decode: Callable, bos_id: in
     and the share of outputs equal to their reference."""
     model.eval()
     preds, golds = [], []
-    for start in range(0, len(data), batch_size):
-        batch = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+    cap = int(os.environ.get("SEQCOURSE_MAX_BATCHES") or 0)   # see _batches
+    n = min(len(data), cap * 32) if cap > 0 else len(data)
+    for start in range(0, n, batch_size):
+        batch = [data[i] for i in range(start, min(start + batch_size, n))]
         src, src_len, tgt, tgt_len = data.collate(batch)
         preds += decode(model, src.to(device), src_len, bos_id, eos_id, max_len)
         golds += [tgt[i, :tgt_len[i]].tolist() for i in range(len(batch))]

@@ -188,8 +188,12 @@ def _reads_shrunk_budget(source: str) -> bool:
         tree = ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
     except SyntaxError:
         return True
-    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "budget"
-               and n.attr.endswith(("epochs", "steps", "repeats")) for n in ast.walk(tree))
+    shrunk_attr = any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "budget"
+                      and n.attr.endswith(("epochs", "steps", "repeats")) for n in ast.walk(tree))
+    attribute_bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    passed_whole = any(isinstance(n, ast.Name) and n.id == "budget" and id(n) not in attribute_bases
+                       for n in ast.walk(tree))    # e.g. train(model, budget)
+    return shrunk_attr or passed_whole
 
 
 def _cell_names(cell) -> tuple[set[str], set[str]]:
@@ -269,7 +273,13 @@ def _names(source: str) -> tuple[set[str], set[str]]:
         writes |= bound
     # A top-level read counts unless an earlier statement of the cell bound the name; a read inside
     # a function or comprehension counts unless the cell binds the name at all.
-    reads = {name for index, name in _module_level_loads(tree) if index <= first_store.get(name, index)}
+    loop_bound = {index: {n.id for node in ast.walk(statement) if isinstance(node, (ast.For, ast.With, ast.comprehension))
+                          for target in ([node.target] if not isinstance(node, ast.With) else
+                                         [i.optional_vars for i in node.items if i.optional_vars])
+                          for n in ast.walk(target) if isinstance(n, ast.Name)}
+                  for index, statement in enumerate(tree.body)}
+    reads = {name for index, name in _module_level_loads(tree)
+             if index <= first_store.get(name, index) and name not in loop_bound[index]}
     reads |= _nested_global_reads(table) - writes
     if reads & {"globals", "vars", "eval", "exec"}:
         reads.add(_EVERYTHING)
@@ -335,7 +345,8 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     owner = exercise_of_tests(cells)
     names = [_cell_names(c) for c in cells]
 
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    # one thread: the runner's kernel shares the machine with pytest's other worker
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYDEVD_DISABLE_FILE_VALIDATION="1", OMP_NUM_THREADS="1")
     kernel = _Kernel(env, nb_path.parent)
     results: list[MistakeResult] = []
     try:
