@@ -390,11 +390,14 @@ def _cells_to_run(m: Mistake, cells, names, i: int, owner: dict, thorough: bool)
         else:
             continue
         run.add(j)
-    for j in sorted(run, reverse=True):            # producers: the last earlier writer of each read
+    pending = sorted(run)
+    while pending:                                  # producers: the last earlier writer of each read,
+        j = pending.pop()                           # and theirs, until nothing new is needed
         for name in names[j][0] - {_EVERYTHING}:
             writer = next((k for k in range(j - 1, i, -1) if name in names[k][1]), None)
             if writer is not None and writer not in run:
                 run.add(writer)
+                pending.append(writer)
     return sorted(run)
 
 

@@ -71,7 +71,9 @@ def run_solution(path: Path, profile: str, timeout: int = 3600) -> int:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
-    client.execute(env={**os.environ, "SEQCOURSE_PROFILE": profile})
+    # one thread unless told otherwise: on a shared machine torch's threads spin against each other
+    threads = {k: os.environ.get(k, "1") for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    client.execute(env={**os.environ, **threads, "SEQCOURSE_PROFILE": profile})
     bars = finalize_progress_bars(nb)
     nbformat.write(nb, path)
     return bars
