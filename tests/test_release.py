@@ -74,3 +74,28 @@ def test_readme_says_what_each_lessons_given_code_reveals():
     assert block, "README.md lost its <!-- reveals --> block"
     assert block.group(1).strip() == reveal_table(), \
         "README's table of revealed answers is out of date: paste seqcourse.grading.reuse.reveal_table()"
+
+
+def test_stored_progress_bars_show_their_final_state():
+    """A stored tqdm bar is a widget whose plain-text copy says "0%": every solution notebook keeps
+    its bars as their final text instead (``course run-solution`` does it)."""
+    import nbformat
+
+    from seqcourse.grading.nbg import assignments
+    from seqcourse.grading.outputs import finalize_progress_bars, live_widgets
+    from seqcourse.paths import lesson_notebook
+
+    for aid in assignments():
+        nb = nbformat.read(lesson_notebook(aid), as_version=4)
+        assert live_widgets(nb) == 0, f"{aid}: stored progress bars render as 0%: run `course run-solution {aid}`"
+    # the text is rebuilt from the widget state a run saves in the notebook's metadata
+    ref = "IPY_MODEL_"
+    state = {"box": {"state": {"children": [ref + "l", ref + "b", ref + "r"]}},
+             "l": {"state": {"value": "dates:\u2007100%"}}, "b": {"state": {"value": 12.0, "max": 12.0}},
+             "r": {"state": {"value": "\u200712/12\u2007[00:03&lt;00:00]"}}}
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {"state": state}}})
+    nb.cells = [nbformat.v4.new_code_cell("fit()", outputs=[nbformat.v4.new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "box"},
+                              "text/plain": "dates:   0%|          | 0/12"})])]
+    assert finalize_progress_bars(nb) == 1 and live_widgets(nb) == 0
+    assert nb.cells[0].outputs[0].text == "dates: 100%|██████████| 12/12 [00:03<00:00]\n"
