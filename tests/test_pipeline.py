@@ -58,7 +58,10 @@ def test_nbgrader_validate_from_repo_root():
     stub = lesson_notebook("01-rnn-cell", "lessons")
     run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "--invert", str(stub)],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert "Success! The notebook does not pass any tests." in run.stdout, run.stdout + run.stderr
+    # every test fails, except the experiment's, which has no visible test: it is graded at submission
+    passed = run.stdout.split("The following cell passed:")[1:] if "NOTEBOOK PASSED ON" in run.stdout else []
+    assert "Success! The notebook does not pass any tests." in run.stdout or (
+        len(passed) == 1 and passed[0].strip().startswith("# Graded at submission")), run.stdout + run.stderr
 
 
 def test_a_catalogued_mistake_loses_points_end_to_end(course):

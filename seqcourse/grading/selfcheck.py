@@ -26,6 +26,16 @@ class CellResult:
     points: float
     passed: bool
     message: str = ""
+    at_submission: str = ""   # a graded cell with no visible test (an experiment): what it grades
+
+
+def submission_only(source: str) -> str:
+    """A graded cell holding only comments in this edition is graded at submission (its hidden
+    test checks an experiment, see the lesson's text): its first comment line, else ""."""
+    lines = [ln.strip() for ln in source.splitlines() if ln.strip()]
+    if lines and all(ln.startswith("#") for ln in lines):
+        return lines[0].lstrip("# ")
+    return ""
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -71,14 +81,18 @@ def run_visible_tests(path: Path | str, timeout: int = 300) -> list[CellResult]:
         if cell.cell_type == "code" and meta.get("grade"):
             error = error_text(cell)
             results.append(CellResult(meta.get("grade_id", "?"), float(meta.get("points", 0)),
-                                      not error, error))
+                                      not error, error, submission_only(cell.source)))
     return results
 
 
 def report(path: Path | str, results: list[CellResult]) -> str:
-    passed = [r for r in results if r.passed]
-    lines = [f"{Path(path).name}: visible tests pass in {len(passed)} of {len(results)} test cells"]
+    tested = [r for r in results if not r.at_submission]
+    passed = [r for r in tested if r.passed]
+    lines = [f"{Path(path).name}: visible tests pass in {len(passed)} of {len(tested)} test cells"]
     for r in results:
+        if r.at_submission:
+            lines.append(f"  ---- {r.grade_id:<28} ({r.points:g} points) {r.at_submission}")
+            continue
         lines.append(f"  {'ok  ' if r.passed else 'FAIL'} {r.grade_id:<28} ({r.points:g} points)")
         if not r.passed:
             lines.extend("         " + ln for ln in r.message.splitlines()[:14])   # the call first
