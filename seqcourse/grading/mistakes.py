@@ -39,7 +39,7 @@ import nbformat
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"
-SHRUNK_BATCHES = 5
+SHRUNK_BATCHES = 3
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
