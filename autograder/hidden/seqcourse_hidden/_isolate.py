@@ -139,7 +139,8 @@ def _ipython():
     return shell_module.get_ipython() if shell_module else None
 
 
-def _fails(test: Callable[[], None]) -> str | None:
+def fails(test: Callable[[], None]) -> str | None:
+    """The first line of the error a test raises, or None when it passes."""
     try:
         test()
     except Exception as exc:   # noqa: BLE001 -- any failure of a test counts
@@ -160,10 +161,10 @@ def judge_experiment(shortfall: str | None, exercise: str, own_test: Callable[[]
 
     if shortfall is None:
         return
-    failing = {name: why for name, test in dependency_tests.items() if (why := _fails(test))}
+    failing = {name: why for name, test in dependency_tests.items() if (why := fails(test))}
     if not failing:
         raise CheckError(shortfall)
-    why_own = _fails(own_test)
+    why_own = fails(own_test)
     if why_own:
         raise CheckError(f"{shortfall}\nYour {exercise} also fails its own tests with the reference "
                          f"answers of the other exercises: {why_own}")

@@ -25,6 +25,8 @@ from torch import nn
 from seqcourse.checks import check_close, check_shape, check_true, check_type
 from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
+from seqcourse_hidden._support import check_unchanged as _check_unchanged
+from seqcourse_hidden._support import snapshot as _snapshot
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.
 EXERCISES = Exercises("01-rnn-cell")
@@ -40,19 +42,6 @@ def _gen(seed: int) -> torch.Generator:
 
 def _tol(dtype) -> dict:
     return dict(atol=1e-10, rtol=1e-8) if dtype == torch.float64 else dict(atol=1e-5, rtol=1e-4)
-
-
-def _snapshot(**tensors) -> dict:
-    return {name: t.detach().clone() for name, t in tensors.items()}
-
-
-def _check_unchanged(saved: dict, now: dict, function: str, hint: str | None = None) -> None:
-    for name, before in saved.items():
-        after = now[name].detach()
-        check_true(after.shape == before.shape and torch.equal(after, before),
-                   f"{function} changed its argument {name} in place",
-                   hint=hint or "work on new tensors: an in-place operation (x += ..., x.copy_(...), "
-                                "x[...] = ..., a method ending in _) changes the caller's tensor")
 
 
 def _params(E: int, H: int, g: torch.Generator, dtype=torch.float64):

@@ -27,6 +27,9 @@ from torch import nn
 from seqcourse.checks import check_close, check_shape, check_true
 from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
+from seqcourse_hidden._isolate import fails as _failure
+from seqcourse_hidden._support import check_unchanged as _check_unchanged
+from seqcourse_hidden._support import snapshot as _snapshot
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.
 EXERCISES = Exercises("02-bptt")
@@ -40,27 +43,6 @@ def _gen(seed: int) -> torch.Generator:
 
 def _tol(dtype) -> dict:
     return dict(atol=1e-9, rtol=1e-7) if dtype == torch.float64 else dict(atol=1e-5, rtol=1e-4)
-
-
-def _snapshot(**tensors) -> dict:
-    return {name: t.detach().clone() for name, t in tensors.items()}
-
-
-def _check_unchanged(saved: dict, now: dict, function: str, hint: str | None = None) -> None:
-    for name, before in saved.items():
-        after = now[name].detach()
-        check_true(after.shape == before.shape and torch.equal(after, before),
-                   f"{function} changed its argument {name} in place",
-                   hint=hint or "work on new tensors: an in-place operation (x += ..., x.copy_(...), "
-                                "x[...] = ..., a method ending in _) changes the caller's tensor")
-
-
-def _failure(test) -> str | None:
-    try:
-        test()
-    except Exception as exc:   # noqa: BLE001 -- any failure of a test counts
-        return f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return None
 
 
 def _unroll(x, s0, W, U, b, retain_grad: bool = False) -> list[torch.Tensor]:
