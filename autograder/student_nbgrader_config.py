@@ -12,3 +12,7 @@ c = get_config()  # noqa: F821  (provided by traitlets when it runs this file)
 
 c.CourseDirectory.course_id = os.environ.get("SEQCOURSE_COURSE_ID", "seqcourse")
 c.Exchange.root = os.environ.get("SEQCOURSE_EXCHANGE", "/srv/nbgrader/exchange")
+# On a hub whose servers all run as one account (hub/jupyterhub_config.py, SEQCOURSE_HUB_SPAWNER=
+# shared), the hub names the student; with one Unix account per student nbgrader uses the account.
+if os.environ.get("SEQCOURSE_STUDENT_ID"):
+    c.CourseDirectory.student_id = os.environ["SEQCOURSE_STUDENT_ID"]

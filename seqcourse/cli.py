@@ -23,6 +23,7 @@ import argparse
 import filecmp
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -126,7 +127,8 @@ def cmd_selfgrade(args) -> int:
         print("This is the student edition: it has no hidden tests, so `course selfgrade` runs your "
               "notebook's visible tests (`course check`).")
         return cmd_check(args)
-    from seqcourse.grading.nbg import ScratchCourse, assignments
+    from seqcourse.grading.classroom import grade_notebook
+    from seqcourse.grading.nbg import assignments
 
     if not nb.is_file():
         raise SystemExit(f"course selfgrade: no such file: {nb}")
@@ -135,18 +137,19 @@ def cmd_selfgrade(args) -> int:
         raise SystemExit(f"course selfgrade: cannot tell the lesson of {nb} (its folder is "
                          f"{nb.parent.name!r}); pass --lesson, one of: {', '.join(assignments())}")
     _valid_notebook(nb, "selfgrade", f"lessons/{aid}/")
-    print(f"grading {nb} as lesson {aid} (the ci budget is used; this takes a minute or less)...")
-    with ScratchCourse([aid]) as course:
-        try:
-            report = course.autograde(aid, nb, "me")
-        except RuntimeError as exc:
-            raise SystemExit(f"course selfgrade: grading failed, nothing was scored.\n{exc}") from None
-    print(report.summary())
-    return 0 if report.score == report.max_score else 1
+    print(f"grading {nb} as lesson {aid} (the ci budget, in the grading sandbox)...")
+    try:
+        result = grade_notebook(aid, nb, "me", threads=os.cpu_count() or 1)
+    except RuntimeError as exc:   # the lesson itself could not be generated: nbgrader's own error
+        raise SystemExit(f"course selfgrade: grading failed, nothing was scored.\n{exc}") from None
+    print(result.summary(aid))
+    if result.score is None:
+        print("nothing was scored: see the reasons above")
+    return 0 if result.score is not None and result.score == result.max_score else 1
 
 
 def _course(args):
-    from seqcourse.grading.classroom import Course
+    from seqcourse.grading.course import Course
     from seqcourse.grading.nbg import assignments
 
     course = Course(args.course, db_url=args.db_url)
@@ -157,7 +160,7 @@ def _course(args):
 
 
 def cmd_collect(args) -> int:
-    from seqcourse.grading.classroom import DEFAULT_ZIP_REGEXP, collect_folder, collect_zip
+    from seqcourse.grading.collect import DEFAULT_ZIP_REGEXP, collect_folder, collect_zip
 
     course = _course(args)
     source = Path(args.source)
@@ -174,7 +177,9 @@ def cmd_collect(args) -> int:
 
 
 def cmd_autograde(args) -> int:
-    from seqcourse.grading.classroom import STATUS_GRADED, Limits, grade_class
+    from seqcourse.grading.classroom import grade_class
+    from seqcourse.grading.course import STATUS_GRADED
+    from seqcourse.grading.submission import Limits
 
     course = _course(args)
     limits = Limits(memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds, processes=args.processes,
@@ -184,9 +189,9 @@ def cmd_autograde(args) -> int:
     if not (students or course.students(args.id)):
         raise SystemExit(f"course autograde: no submissions of {args.id} in {course.submitted}; "
                          "run `course collect` first")
-    print(f"grading {args.id} with {args.workers or 'all'} workers; limits: {limits.describe()}")
+    print(f"grading {args.id} on {args.scheduler} with {args.workers or 'all'} workers; limits: {limits.describe()}")
     results = grade_class(course, args.id, students=students, workers=args.workers, limits=limits,
-                          keep=args.keep)
+                          keep=args.keep, scheduler=args.scheduler)
     width = max(len(r.student) for r in results)
     for r in results:
         score = "  -  " if r.score is None else f"{r.score:5g}"
@@ -195,26 +200,31 @@ def cmd_autograde(args) -> int:
     review = sum(r.status != STATUS_GRADED for r in results)
     print(f"{len(results)} submissions recorded in {course.db_url}: {len(results) - review} graded, "
           f"{review} need review (`course export {args.id}` writes the table)")
-    return 0
+    return 1 if review else 0
 
 
 def cmd_feedback(args) -> int:
-    from seqcourse.grading.classroom import generate_feedback
+    from seqcourse.grading.feedback import generate_feedback
 
     course = _course(args)
-    written = generate_feedback(course, args.id, args.student or None)
-    for student, path in written.items():
+    run = generate_feedback(course, args.id, args.student or None)
+    for student, path in run.written.items():
         print(f"{student}: {path}")
-    print(f"feedback for {len(written)} students (hidden tests cleared)")
-    return 0
+    for student, why in run.skipped.items():
+        print(f"{student}: SKIPPED: {why}")
+    for student, why in run.failed.items():
+        print(f"{student}: FAILED: {why}")
+    print(f"feedback for {len(run.written)} students (hidden tests cleared); {len(run.skipped)} skipped, "
+          f"{len(run.failed)} failed")
+    return 1 if run.failed or run.skipped else 0
 
 
 def _export_canvas(course, args, roster: list[dict], out: Path) -> int:
     """Write the Canvas import CSV; 1 when a submitter is missing from the roster."""
-    from seqcourse.grading import classroom
+    from seqcourse.grading.gradebook import grade_rows
     from seqcourse.grading.lms import canvas_table, write_table
 
-    _, rows, maxima = classroom.grade_rows(course, args.id)
+    _, rows, maxima = grade_rows(course, args.id)
     try:
         export = canvas_table(rows, roster, args.column or args.id, sum(maxima.values()), args.match)
     except ValueError as exc:
@@ -229,8 +239,8 @@ def _export_canvas(course, args, roster: list[dict], out: Path) -> int:
 
 
 def cmd_export(args) -> int:
-    from seqcourse.grading.classroom import export_csv, plot_scores
     from seqcourse.grading.lms import read_roster
+    from seqcourse.grading.reports import export_csv, plot_scores
 
     roster = None
     if args.format == "canvas":
@@ -312,7 +322,7 @@ def _instructor_commands(sub) -> None:
     p = sub.add_parser("check-release", help="fail if lessons/ is out of date")
     p.add_argument("ids", nargs="*")
     p.set_defaults(func=cmd_check_release)
-    from seqcourse.grading.classroom import Limits
+    from seqcourse.grading.submission import Limits
 
     def course_args(p):
         p.add_argument("id", help="lesson id, e.g. 01-rnn-cell")
@@ -333,6 +343,9 @@ def _instructor_commands(sub) -> None:
     d = Limits()
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
+    p.add_argument("--scheduler", default="pool",
+                   help="pool: processes on this machine (default); local: a Dask LocalCluster; "
+                        "tcp://HOST:8786 (or tls://): an existing Dask cluster (see the README)")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="kernel address space (MB)")
     p.add_argument("--cpu-seconds", type=int, default=d.cpu_seconds, help="kernel CPU time")
     p.add_argument("--processes", type=int, default=d.processes, help="extra processes (non-root users)")

@@ -1,7 +1,9 @@
 """Grading a class: every bad submission ends with a status and a score (or none), never a silent 0.
 
-One class of lesson 01 submissions, one of each kind below, is graded once with two workers in a
-scratch course (its own folder and SQLite gradebook). Each kind has an expected status and score.
+One class of lesson 01 submissions, one of each kind below, is graded on a two-worker Dask
+LocalCluster in a scratch course (its own folder and SQLite gradebook); each kind has an expected
+status and score. It is then graded again on the process pool, which must record exactly the same
+rows: the two schedulers agree, and a re-grade is identical.
 """
 
 from __future__ import annotations
@@ -15,20 +17,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seqcourse.grading.classroom import (
-    STATUS_GRADED,
-    STATUS_REVIEW,
-    Course,
-    Limits,
-    collect_folder,
-    collect_zip,
-    export_csv,
-    generate_feedback,
-    grade_class,
-    grade_rows,
-    plot_scores,
-)
+from seqcourse.grading.classroom import grade_class
+from seqcourse.grading.collect import collect_folder, collect_zip
+from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, Course
+from seqcourse.grading.feedback import generate_feedback
+from seqcourse.grading.gradebook import grade_rows
 from seqcourse.grading.mistakes import load_catalogue, student_submission
+from seqcourse.grading.reports import export_csv, plot_scores
+from seqcourse.grading.submission import Limits
 from seqcourse.paths import REPO_ROOT
 
 pytestmark = pytest.mark.pipeline
@@ -78,6 +74,14 @@ def _with_outputs(megabytes: int):
     return nb
 
 
+def _every_locked_cell_deleted():
+    from seqcourse.grading import cells
+
+    nb = student_submission(AID)
+    nb.cells = [c for c in nb.cells if not cells.is_locked(c)]
+    return nb
+
+
 def _v3() -> bytes:
     nb3 = nbformat.convert(student_submission(AID), 3)
     return nbformat.writes(nb3, version=3).encode()
@@ -109,7 +113,10 @@ KINDS = {
         AID, _wrong_answers(), prepend="import seqcourse.checks as sc\nsc.check_close = sc.check_true = "
                                        "lambda *a, **k: None"), STATUS_REVIEW, 0.0),
     "invalid-json": (lambda c: b'{"cells": [{"cell_type": "code", ', STATUS_REVIEW, None),
-    "nbformat-3": (lambda c: _v3(), STATUS_REVIEW, None),
+    "nbformat-3": (lambda c: _v3(), STATUS_GRADED, FULL),
+    "every-locked-cell-deleted": (lambda c: _every_locked_cell_deleted(), STATUS_GRADED, FULL),
+    "markers-in-own-text": (lambda c: student_submission(
+        AID, prepend="### BEGIN HIDDEN TESTS\n# (my notes: ### END SOLUTION)"), STATUS_GRADED, FULL),
     "not-a-notebook": (lambda c: b'{"hello": "world"}', STATUS_REVIEW, None),
     "huge-outputs": (lambda c: _with_outputs(8), STATUS_GRADED, FULL),
     "over-size-limit": (lambda c: _with_outputs(60), STATUS_REVIEW, None),
@@ -156,7 +163,8 @@ def graded(tmp_path_factory):
     for kind, (build, _, _) in KINDS.items():
         _put(inbox / kind, build(course))
     assert sorted(collect_folder(course, AID, inbox)) == sorted(KINDS)
-    results = {r.student: r for r in grade_class(course, AID, workers=2, limits=LIMITS, progress=False)}
+    results = {r.student: r for r in grade_class(course, AID, workers=2, limits=LIMITS, progress=False,
+                                                 scheduler="local")}
     return course, results
 
 
@@ -190,7 +198,8 @@ def test_reasons_and_notes_say_what_happened(graded):
     assert "metadata" in said["changed-cell-metadata"]
     assert "Inconsistent checksums" in said["test-cell-made-answer"]   # nbgrader refuses it
     assert "not valid JSON" in said["invalid-json"]
-    assert "format 3" in said["nbformat-3"]
+    assert "format 3" in said["nbformat-3"] and "converted" in said["nbformat-3"]
+    assert "markers" in said["markers-in-own-text"]
     assert "limit" in said["over-size-limit"]
     assert "no notebook submitted" in said["missing-notebook"]
     assert "my work (final).ipynb" in said["renamed-notebook"]
@@ -220,22 +229,27 @@ def test_export_has_a_row_per_student_and_a_column_per_exercise(graded, tmp_path
 
 def test_feedback_has_scores_but_no_hidden_tests(graded):
     course, _ = graded
-    html = generate_feedback(course, AID, ["correct", "wrong-answers"])
-    assert set(html) == {"correct", "wrong-answers"}
-    text = html["wrong-answers"].read_text()
+    run = generate_feedback(course, AID, ["correct", "wrong-answers", "markers-in-own-text", "invalid-json"])
+    assert set(run.written) == {"correct", "wrong-answers", "markers-in-own-text"}, run
+    assert list(run.failed) == ["invalid-json"] and "no autograded notebook" in run.failed["invalid-json"]
+    text = run.written["wrong-answers"].read_text()
     assert "BEGIN HIDDEN TESTS" not in text and "load_hidden" not in text and "seqcourse_hidden" not in text
-    assert "test_rnn_cell" in text
+    assert "EXERCISES.isolate" not in text
+    assert "test_rnn_cell" in text and "Exercise 1: visible tests passed." in text
+    # the student's own text keeps its words; the instructor's hidden tests are still cleared
+    mine = run.written["markers-in-own-text"].read_text()
+    assert "my notes" in mine and "seqcourse_hidden" not in mine
 
 
-def test_regrading_is_identical_and_a_failed_regrade_leaves_no_stale_score(graded, tmp_path):
+def test_the_pool_regrades_the_dask_class_identically_and_a_failed_regrade_leaves_no_stale_score(graded):
     course, first = graded
     before = {r["student"]: r for r in grade_rows(course, AID)[1]}
-    again = grade_class(course, AID, students=["correct", "wrong-answers", "os-exit"], workers=2,
-                        limits=LIMITS, progress=False)
+    again = grade_class(course, AID, workers=2, limits=LIMITS, progress=False, scheduler="pool")
+    assert sorted(r.student for r in again) == sorted(first)
     for r in again:
         old = first[r.student]
         assert (r.status, r.score, r.reasons, r.notes, r.scores) == \
-            (old.status, old.score, old.reasons, old.notes, old.scores)
+            (old.status, old.score, old.reasons, old.notes, old.scores), r.student
     after = {r["student"]: r for r in grade_rows(course, AID)[1]}
     assert after == before
     # "correct" hands in a broken file: its old 18 must not survive
@@ -245,6 +259,39 @@ def test_regrading_is_identical_and_a_failed_regrade_leaves_no_stale_score(grade
     row = {x["student"]: x for x in grade_rows(course, AID)[1]}["correct"]
     assert r.status == STATUS_REVIEW and row["score"] == "" and row["test_rnn_cell"] == ""
     assert not (course.autograded / "correct" / AID).exists()
+
+
+def test_a_dask_worker_killed_mid_run_leaves_every_submission_with_a_status(tmp_path):
+    """Four submissions on a two-worker cluster; when the first result arrives, a worker is killed
+    while it grades. Its task runs again; every submission is recorded."""
+    import os
+    import signal
+
+    import dask
+    from dask.distributed import LocalCluster
+
+    course = make_course(tmp_path / "course")
+    for student in ("ada", "bob", "cy", "dee"):
+        _put(tmp_path / "inbox" / student, student_submission(AID))
+    collect_folder(course, AID, tmp_path / "inbox")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=50) as cluster:
+        killed = []
+
+        def kill_a_worker(result):
+            # four tasks on two workers: when the first result comes, both workers are grading
+            if not killed:
+                pid = next(iter(cluster.workers.values())).process.pid
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        results = grade_class(course, AID, workers=2, limits=LIMITS, progress=False,
+                              scheduler=cluster.scheduler_address, on_result=kill_a_worker)
+    assert sorted(r.student for r in results) == ["ada", "bob", "cy", "dee"]
+    rows = {r["student"]: r for r in grade_rows(course, AID)[1]}
+    assert sorted(rows) == ["ada", "bob", "cy", "dee"]
+    for r in results:   # graded again after the loss, or said to be lost: never without a status
+        assert r.status == STATUS_GRADED and r.score == FULL or "worker" in " ".join(r.reasons), r
 
 
 def test_zip_collection_from_an_lms_download(tmp_path):

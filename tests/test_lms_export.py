@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from seqcourse.grading import classroom
+from seqcourse.grading import course as classroom
+from seqcourse.grading import gradebook
 from seqcourse.grading.lms import POINTS_POSSIBLE, canvas_table, read_roster, write_table
 
 ROSTER = Path(__file__).parent / "data" / "canvas_roster.csv"
@@ -98,7 +99,7 @@ def course_dir(tmp_path, monkeypatch):
         calls.append(aid)
         return ["student", "status", "reasons", "notes", "score", "max_score"], ROWS, {"a": 10.0, "b": 8.0}
 
-    monkeypatch.setattr(classroom, "grade_rows", fake_grade_rows)
+    monkeypatch.setattr(gradebook, "grade_rows", fake_grade_rows)
     base = ["export", AID, "--course", str(tmp_path / "course"), "--db-url",
             f"sqlite:///{tmp_path / 'gradebook.db'}", "--plot", "none"]
     return base, calls
@@ -115,7 +116,7 @@ def test_command_line(course_dir, tmp_path, capsys, monkeypatch):
     assert "2 scores; blank: 2 submissions that need review, 2 roster students" in said
     assert "WARNING: 1 submitters are not in the roster (by --match sis_login)" in said and "jdoe" in said
 
-    monkeypatch.setattr(classroom, "grade_rows", lambda course, aid: ([], ROWS[:4], {"a": 18.0}))
+    monkeypatch.setattr(gradebook, "grade_rows", lambda course, aid: ([], ROWS[:4], {"a": 18.0}))
     monkeypatch.chdir(tmp_path)
     assert main(base + ["--format", "canvas", "--roster", str(ROSTER), "--column", "RNN cell (4242)"]) == 0
     table = read_back(tmp_path / f"{AID}-canvas.csv")

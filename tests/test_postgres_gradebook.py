@@ -20,13 +20,10 @@ from pathlib import Path
 import pytest
 from test_class_grading import AID, KINDS, LIMITS, _put, make_course
 
-from seqcourse.grading.classroom import (
-    STATUS_GRADED,
-    STATUS_REVIEW,
-    collect_folder,
-    export_csv,
-    grade_class,
-)
+from seqcourse.grading.classroom import grade_class
+from seqcourse.grading.collect import collect_folder
+from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW
+from seqcourse.grading.reports import export_csv
 
 pytestmark = pytest.mark.pipeline
 
@@ -96,7 +93,7 @@ def postgres():
 def test_grading_into_postgresql(postgres, tmp_path):
     from nbgrader.api import Gradebook
 
-    from seqcourse.grading.classroom import Course
+    from seqcourse.grading.course import Course
 
     make_course(tmp_path / "course")
     course = Course(tmp_path / "course", db_url=postgres)

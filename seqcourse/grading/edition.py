@@ -18,10 +18,9 @@ from seqcourse.paths import REPO_ROOT
 # The repository's files a student gets, as they are (folders are copied whole).
 COPIED = ["lessons", "seqcourse", "datasets", "environment.yml", "constraints.txt", "LICENSE"]
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", ".*")
-# The instructor's tools in the library: grading a class, releasing lessons, the mistakes runner.
-# A student's library keeps what the lessons import and `course check`.
-INSTRUCTOR_ONLY = ["classroom.py", "edition.py", "lms.py", "mistakes.py", "nbg.py", "outputs.py", "reuse.py",
-                   "sandbox.py", "scan.py"]
+# A student's library keeps, of the grading tools, only what the lessons import and `course check`
+# (a list of what stays, so a new instructor's module is left out without anyone remembering to).
+STUDENT_GRADING = ["__init__.py", "cells.py", "guard.py", "hidden_tests.py", "selfcheck.py"]
 # Text that must never reach a student: solution and hidden-test markers, hidden modules' names.
 FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
              "seqcourse_hidden."]
@@ -131,8 +130,9 @@ def build_student_edition(out: Path | str) -> Path:
             shutil.copytree(src, out / name, ignore=SKIPPED)
         else:
             shutil.copy2(src, out / name)
-    for name in INSTRUCTOR_ONLY:
-        (out / "seqcourse" / "grading" / name).unlink()
+    for path in (out / "seqcourse" / "grading").iterdir():
+        if path.name not in STUDENT_GRADING:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     (out / "pyproject.toml").write_text(_pyproject(), encoding="utf-8")
     (out / "README.md").write_text(README.format(lessons=_lessons_table()), encoding="utf-8")
     if STUDENT_CONFIG.is_file():

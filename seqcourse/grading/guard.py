@@ -171,12 +171,9 @@ def capture() -> None:
         return
     # torch patches some of its own functions when these are first imported (torch._dynamo wraps
     # torch.manual_seed, and the optimisers import it lazily): let that happen before the snapshot.
-    import torch._dynamo  # noqa: F401
-    import torch.optim  # noqa: F401
-
-    import seqcourse.checks  # noqa: F401  (watched below)
-    import seqcourse.train  # noqa: F401
-
+    # The watched modules are named, not imported here: seqcourse.checks imports this module.
+    for path in ("torch._dynamo", "torch.optim", *_WATCHED):
+        _resolve(path)
     for path, names in {**_WATCHED, **_hidden_modules()}.items():
         owner = _resolve(path)
         for name in names:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import nbformat
 
+from seqcourse.grading import cells as nbcells
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"
@@ -153,30 +154,6 @@ class _Kernel:
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
-
-
-def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def _is_solution(cell) -> bool:
-    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
-
-
-def _is_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
-def exercise_of_tests(cells) -> dict[str, str]:
-    """Grade id of each graded test cell -> the exercise (solution grade id) it is charged to."""
-    owner, current = {}, None
-    for cell in cells:
-        if _is_solution(cell):
-            current = _grade_id(cell)
-        elif _is_test(cell):
-            owner[_grade_id(cell)] = cell.metadata.get("seqcourse", {}).get("exercise") or current
-    return owner
 
 
 _EVERYTHING = "*"   # a cell that calls globals() may read any name
@@ -338,11 +315,11 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     nb = nbformat.read(nb_path, as_version=4)
     numbers = [k for k, c in enumerate(nb.cells) if c.cell_type == "code"]   # notebook cell numbers
     cells = [nb.cells[k] for k in numbers]
-    solution_ids = {_grade_id(c) for c in cells if _is_solution(c)}
+    solution_ids = {nbcells.grade_id(c) for c in cells if nbcells.is_answer(c)}
     unknown = {m.cell for m in mistakes} - solution_ids
     if unknown:
         raise ValueError(f"mistakes name cells that are not solution cells: {sorted(unknown)}")
-    owner = exercise_of_tests(cells)
+    owner = nbcells.exercise_of_tests(cells)
     names = [_cell_names(c) for c in cells]
 
     # one thread: the runner's kernel shares the machine with pytest's other worker
@@ -351,7 +328,7 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     results: list[MistakeResult] = []
     try:
         for i, cell in enumerate(cells):
-            for k, m in enumerate(m for m in mistakes if _is_solution(cell) and m.cell == _grade_id(cell)):
+            for k, m in enumerate(m for m in mistakes if nbcells.is_answer(cell) and m.cell == nbcells.grade_id(cell)):
                 result = _follow(kernel, m, cells, names, i, owner, timeout, numbers, thorough=k == 0)
                 results.append(result)
                 if progress:
@@ -361,7 +338,7 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
                              + f"  ({result.seconds:.1f} s)")
             err = kernel.run(cell.source, timeout)
             if err:
-                raise RuntimeError(f"the solution itself fails cell {_grade_id(cell) or i}: {err}")
+                raise RuntimeError(f"the solution itself fails cell {nbcells.grade_id(cell) or i}: {err}")
     finally:
         kernel.close()
     return results
@@ -383,9 +360,9 @@ def _cells_to_run(m: Mistake, cells, names, i: int, owner: dict, thorough: bool)
         sees_defs, sees_products = _EVERYTHING in reads or reads & defs, _EVERYTHING in reads or reads & products
         if not (sees_defs or sees_products):
             continue
-        if _is_solution(cells[j]):
+        if nbcells.is_answer(cells[j]):
             defs |= writes
-        elif not _is_test(cells[j]) or owner[_grade_id(cells[j])] == m.cell or sees_products or thorough:
+        elif not nbcells.is_test(cells[j]) or owner[nbcells.grade_id(cells[j])] == m.cell or sees_products or thorough:
             products |= writes
         else:
             continue
@@ -417,15 +394,15 @@ def _follow(kernel: _Kernel, m: Mistake, cells, names, i: int, owner: dict, time
         untrusted = _reads_shrunk_budget(later.source) or bool(reads & shrunk) or _EVERYTHING in reads and bool(shrunk)
         if untrusted:
             shrunk |= writes
-        if _is_solution(later):
+        if nbcells.is_answer(later):
             err = kernel.run(later.source, timeout)
             if err:
-                raise RuntimeError(f"{m.cell}/{m.name}: the reference answer {_grade_id(later)} fails: {err}")
-        elif _is_test(later):
+                raise RuntimeError(f"{m.cell}/{m.name}: the reference answer {nbcells.grade_id(later)} fails: {err}")
+        elif nbcells.is_test(later):
             err = kernel.run(_with_visible_marker(later.source), timeout)
             if err:
                 visible = kernel.run("assert _seqcourse_visible_ok", timeout) is not None
-                result.failures.append(CellFailure(_grade_id(later), owner[_grade_id(later)], visible, err,
+                result.failures.append(CellFailure(nbcells.grade_id(later), owner[nbcells.grade_id(later)], visible, err,
                                                    trusted=not untrusted))
         else:
             err = kernel.run(later.source, timeout)
@@ -459,15 +436,15 @@ def notebook_with(assignment: str, replacements: dict[str, str], prepend: str = 
     to the first cell they may edit. Used to build wrong or tampered submissions for tests.
     """
     nb = nbformat.read(lesson_notebook(assignment, root=root), as_version=4)
-    unknown = set(replacements) - {_grade_id(c) for c in nb.cells if _is_solution(c)}
+    unknown = set(replacements) - {nbcells.grade_id(c) for c in nb.cells if nbcells.is_answer(c)}
     if unknown:
         raise ValueError(f"not solution cells of {assignment}: {sorted(unknown)}")
     first = True
     for cell in nb.cells:
-        if cell.cell_type != "code" or not _is_solution(cell):
+        if cell.cell_type != "code" or not nbcells.is_answer(cell):
             continue
-        if _grade_id(cell) in replacements:
-            cell.source = replacements[_grade_id(cell)].strip("\n")
+        if nbcells.grade_id(cell) in replacements:
+            cell.source = replacements[nbcells.grade_id(cell)].strip("\n")
         if first and prepend:
             cell.source = prepend.strip("\n") + "\n\n" + cell.source
         first = False
@@ -487,11 +464,11 @@ def student_submission(assignment: str, replacements: dict[str, str] | None = No
     ``replacements`` (grade id -> source). ``prepend`` goes before the first answer, as in
     :func:`notebook_with`. This is what a real submission looks like: no hidden tests in it."""
     solved = notebook_with(assignment, replacements or {}, prepend=prepend, root=root)
-    answers = {_grade_id(c): _answer_only(c.source) for c in solved.cells
-               if c.cell_type == "code" and _is_solution(c)}
+    answers = {nbcells.grade_id(c): _answer_only(c.source) for c in solved.cells
+               if c.cell_type == "code" and nbcells.is_answer(c)}
     base = Path(root) if root else REPO_ROOT
     nb = nbformat.read(lesson_notebook(assignment, edition="lessons", root=base), as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "code" and _is_solution(cell):
-            cell.source = answers[_grade_id(cell)]
+        if cell.cell_type == "code" and nbcells.is_answer(cell):
+            cell.source = answers[nbcells.grade_id(cell)]
     return nb

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 
+from seqcourse.grading import cells
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 TAG = "reused-later"
@@ -44,10 +45,6 @@ def top_level_definitions(source: str) -> dict[str, tuple[int, int]]:
     return spans
 
 
-def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
 @dataclass
 class Reuse:
     lesson: str          # the lesson whose given cell this is
@@ -65,11 +62,11 @@ def _source_definitions(solutions: Path, ref: str, cache: dict) -> tuple[str, di
     lesson, _, grade_id = ref.partition("/")
     if lesson not in cache:
         cache[lesson] = _notebook(solutions, lesson)[1]
-    cells = [c for c in cache[lesson].cells if _grade_id(c) == grade_id]
-    if len(cells) != 1:
+    found = [c for c in cache[lesson].cells if cells.grade_id(c) == grade_id]
+    if len(found) != 1:
         raise ValueError(f"{ref}: no solution cell with grade_id {grade_id!r} in {lesson}")
-    cell = cells[0]
-    if not cell.metadata.get("nbgrader", {}).get("solution"):
+    cell = found[0]
+    if not cells.is_answer(cell):
         raise ValueError(f"{ref} is not a solution cell")
     if TAG not in cell.metadata.get("tags", []):
         raise ValueError(f"{ref} is reused by a later lesson but lacks the tag {TAG!r}")
@@ -107,11 +104,11 @@ def sync_given(solutions: Path | None = None, write: bool = False) -> tuple[list
             refs = cell.metadata.get("seqcourse", {}).get("reuses", [])
             if not refs:
                 continue
-            where = f"{folder.name}/{_grade_id(cell)}"
+            where = f"{folder.name}/{cells.grade_id(cell)}"
             wanted = {}
             for ref in refs:
                 _, defs = _source_definitions(solutions, ref, cache)
-                reuses.append(Reuse(folder.name, _grade_id(cell), ref, sorted(defs)))
+                reuses.append(Reuse(folder.name, cells.grade_id(cell), ref, sorted(defs)))
                 wanted.update(defs)
             fresh = derive(cell.source, wanted, where)
             if fresh != cell.source:
@@ -131,8 +128,8 @@ def _exercise_titles(nb) -> dict[str, str]:
             found = re.findall(r"^#+\s*Exercise (\d+)\b", cell.source, re.MULTILINE)
             if found:
                 current = f"exercise {found[-1]}"
-        elif cell.metadata.get("nbgrader", {}).get("solution") and current:
-            titles[_grade_id(cell)] = current
+        elif cells.is_answer(cell) and current:
+            titles[cells.grade_id(cell)] = current
     return titles
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from seqcourse.grading import cells
+
 _ALWAYS_MODULES = {"torch", "np", "numpy", "nn", "F", "math", "builtins", "sys", "seqcourse",
                    "guard", "checks", "os", "random", "matplotlib", "plt"}
 # get_ipython: the shell's events and exception handlers are how grading restores a learner's names
@@ -172,8 +174,7 @@ def scan_notebook(nb) -> list[Finding]:
     modules: set[str] = set()
     protected: dict[str, str | None] = {}
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        read_only = meta.get("locked") and not meta.get("grade") and not meta.get("solution")
+        read_only = cells.is_locked(cell) and not cells.is_graded(cell) and not cells.is_answer(cell)
         if cell.cell_type == "code" and read_only:
             try:
                 tree = ast.parse(cell.source)
@@ -185,15 +186,13 @@ def scan_notebook(nb) -> list[Finding]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        meta = cell.metadata.get("nbgrader", {})
-        label = meta.get("grade_id") or f"cell {i}"
+        label = cells.grade_id(cell) or f"cell {i}"
         try:
             modules |= _imported_names(ast.parse(cell.source))
         except SyntaxError:
             pass
         # Student-editable: solution cells and every cell nbgrader neither locks nor grades
         # (including cells the student added, which have no nbgrader metadata at all).
-        locked = meta.get("locked", False) or (meta.get("grade", False) and not meta.get("solution"))
-        if not locked:
+        if not cells.is_locked(cell):
             findings += scan_source(cell.source, label, modules, protected)
     return findings

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from seqcourse.grading import cells
+
 HIDDEN_NOTE = ("Hidden tests run when your work is graded: they try more cases (other shapes, "
                "dtypes and edge cases stated in each exercise), so passing every visible test is "
                "necessary, not sufficient.")
@@ -77,10 +79,9 @@ def run_visible_tests(path: Path | str, timeout: int = 300) -> list[CellResult]:
     client.execute(env={**os.environ, "SEQCOURSE_PROFILE": "ci"})  # the small, fast budget
     results = []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade"):
+        if cell.cell_type == "code" and cells.is_graded(cell):
             error = error_text(cell)
-            results.append(CellResult(meta.get("grade_id", "?"), float(meta.get("points", 0)),
+            results.append(CellResult(cells.grade_id(cell) or "?", cells.points(cell),
                                       not error, error, submission_only(cell.source)))
     return results
 

@@ -1,0 +1,270 @@
+"""Grading one submission: a private copy of the class template, nbgrader's autograde in a forked
+process, a sandboxed kernel (:mod:`seqcourse.grading.kernels`), limits and time-outs, and a
+:class:`Result` that always has a status.
+
+:func:`grade_one` takes a *task*, a plain dict that carries everything as bytes (the submission's
+files and the zipped class template), so it runs the same in a local process pool and on a Dask
+worker on another machine, and returns the :class:`Result` with the autograded notebook in it.
+Only the caller writes to the course (see :mod:`seqcourse.grading.gradebook`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from seqcourse.grading import cells
+from seqcourse.grading.collect import choose_notebook
+from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, repository_paths
+from seqcourse.grading.kernels import KERNEL_NAME, write_kernelspec, zygote
+from seqcourse.grading.precheck import inspect_outputs, precheck, tamper_guard_failed
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits. The defaults suit this course's lessons under the ci budget."""
+
+    memory_mb: int = 3072          # address space of the grading kernel
+    cpu_seconds: int = 600         # CPU time of the grading kernel
+    processes: int = 64            # extra processes/threads the kernel's user may start (non-root)
+    open_files: int = 256
+    file_size_mb: int = 100        # largest file the kernel may write
+    cell_timeout: int = 180        # seconds per cell, then the cell is interrupted
+    submission_timeout: int = 900  # seconds for the whole notebook, then the kernel is killed
+    max_notebook_mb: int = 50      # larger submissions are not run
+
+    def describe(self) -> str:
+        return (f"memory {self.memory_mb} MB, CPU {self.cpu_seconds} s, {self.processes} processes, "
+                f"files {self.file_size_mb} MB, cell {self.cell_timeout} s, notebook "
+                f"{self.submission_timeout} s, submission size {self.max_notebook_mb} MB")
+
+
+@dataclass
+class Result:
+    """What grading one submission produced."""
+
+    student: str
+    status: str = STATUS_GRADED
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)      # grade id -> points, notebook order
+    max_scores: dict[str, float] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)      # grade id -> where and why it failed
+    sha256: str = ""
+    seconds: float = 0.0
+    autograded: bytes | None = field(default=None, repr=False)  # the autograded notebook
+
+    def review(self, reason: str) -> None:
+        self.status = STATUS_REVIEW
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    @property
+    def score(self) -> float | None:
+        return sum(self.scores.values()) if self.scores else None
+
+    @property
+    def max_score(self) -> float:
+        return sum(self.max_scores.values())
+
+    def summary(self, title: str) -> str:
+        """Per graded cell: points, and for a failure where and why (the call first)."""
+        score = "no score" if self.score is None else f"{self.score:g} / {self.max_score:g} points"
+        lines = [f"{title}: {score} ({self.status})"]
+        for gid, points in self.scores.items():
+            top = self.max_scores[gid]
+            lines.append(f"  {'ok  ' if points == top else 'FAIL'} {gid:<28} {points:g}/{top:g}")
+            if points < top and self.messages.get(gid):
+                lines.extend("         " + ln for ln in self.messages[gid].strip().splitlines()[:14])
+        lines += [f"  needs review: {r}" for r in self.reasons] + [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ the worker's side
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _worker_dir() -> Path:
+    if "base" not in _TEMPLATES:
+        _TEMPLATES["base"] = Path(tempfile.mkdtemp(prefix="seqcourse-grading-"))
+    return _TEMPLATES["base"]
+
+
+def _template(zipped: bytes) -> Path:
+    """The class template unpacked once per worker (keyed by its hash)."""
+    key = hashlib.sha256(zipped).hexdigest()[:16]
+    if key not in _TEMPLATES:
+        target = _worker_dir() / f"template-{key}"
+        with zipfile.ZipFile(io.BytesIO(zipped)) as z:
+            z.extractall(target)
+        _TEMPLATES[key] = target
+    return _TEMPLATES[key]
+
+
+def _autograde_child(root: str, aid: str, student: str, jupyter_path: str, cell_timeout: int, out: str) -> None:
+    """Runs in a forked process (its own process group, so a time-out kills all of it)."""
+    os.setsid()
+    os.environ["JUPYTER_PATH"] = jupyter_path + os.pathsep + os.environ.get("JUPYTER_PATH", "")
+    from seqcourse.grading.nbg import course_config, nbgrader_api, quiet
+
+    config = course_config(root)
+    config.Execute.kernel_name = KERNEL_NAME
+    config.Execute.timeout = cell_timeout
+    with quiet():
+        result = nbgrader_api(config).autograde(aid, student, force=True, create=True)
+    Path(out).write_text(json.dumps({"success": bool(result.get("success")),
+                                     "log": str(result.get("log") or "")[-4000:],
+                                     "error": str(result.get("error") or "")[-4000:]}))
+
+
+_VERB = {"process": "start a process", "network": "open a network connection",
+         "protected path": "touch a protected path", "native code": "load native code"}
+
+
+def grade_one(task: dict) -> Result:
+    """Grade one submission in a private scratch course; never raises for a bad submission."""
+    started = time.perf_counter()
+    result = Result(task["student"])
+    try:
+        _grade(task, result)
+    finally:
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _grade(task: dict, result: Result) -> None:
+    limits = Limits(**task["limits"])
+    aid, name, student = task["aid"], task["notebook"], task["student"]
+    chosen, reasons, notes = choose_notebook(task["files"], name)
+    result.notes += notes
+    for r in reasons:
+        result.review(r)
+    if chosen is None:
+        return
+    raw = task["files"][chosen]
+    result.sha256 = hashlib.sha256(raw).hexdigest()
+    template = _template(task["template"])
+    checked = precheck(raw, nbformat.read(template / "lessons" / aid / name, as_version=4), limits.max_notebook_mb)
+    result.notes += checked.notes
+    for r in checked.reasons:
+        result.review(r)
+    if checked.nb is None:
+        return
+
+    work = _worker_dir() / f"w-{os.getpid()}-{hashlib.sha256(student.encode()).hexdigest()[:12]}"
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(template, work)
+    try:
+        _run(task, result, checked, raw, work, limits)
+    finally:
+        if not task.get("keep"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
+    aid, name, student = task["aid"], task["notebook"], task["student"]
+    dest = work / "autograder" / "submitted" / student / aid
+    dest.mkdir(parents=True)
+    (dest / name).write_bytes(nbformat.writes(checked.nb).encode() if checked.changed else raw)
+    kernel_dir = work / "autograder" / "autograded" / student / aid
+    policy, log = work / "sandbox-policy.json", work / "sandbox.log"
+    protected = task["protected"] + [str(p) for p in repository_paths()] + [str(_worker_dir())]
+    policy.write_text(json.dumps({"protected": sorted(set(protected)), "allowed": [str(kernel_dir.resolve())],
+                                  "log": str(log), "limits": asdict(limits)}))
+    write_kernelspec(work / "jupyter", policy, zygote() if task.get("zygote", True) else None,
+                     threads=task.get("threads", 1))
+
+    status_file = work / "autograde-result.json"
+    child = multiprocessing.get_context("fork").Process(target=_autograde_child, args=(
+        str(work), aid, student, str(work / "jupyter"), limits.cell_timeout, str(status_file)))
+    child.start()
+    child.join(limits.submission_timeout)
+    if child.is_alive():
+        _kill_group(child.pid)
+        child.join(10)
+        result.review(f"grading took longer than {limits.submission_timeout} s and was stopped")
+        return
+    outcome = json.loads(status_file.read_text()) if status_file.is_file() else \
+        {"success": False, "log": "", "error": f"the grading process exited with code {child.exitcode}"}
+    for reason in _refusals(log, {kernel_dir: ".", work: "<grading folder>", _worker_dir(): "<grading worker>"}):
+        result.review(reason)
+
+    graded = kernel_dir / name
+    if not outcome["success"] or not graded.is_file():
+        text = outcome["log"] + outcome["error"]
+        if "DeadKernelError" in text or "ernel died" in text:
+            result.review("the kernel died (os._exit, a crash, or the memory or CPU limit); no score recorded")
+        else:
+            from seqcourse.grading.nbg import last_error
+
+            result.review(f"nbgrader could not grade it: {last_error(text)}")
+        return
+    _read_grades(result, graded, work, aid, name, student)
+    from seqcourse.grading.scan import scan_notebook
+
+    for finding in scan_notebook(checked.nb):
+        result.review(f"code that changes the library or test helpers: {finding}")
+
+
+def _read_grades(result: Result, graded: Path, work: Path, aid: str, name: str, student: str) -> None:
+    from nbgrader.api import Gradebook
+
+    from seqcourse.grading.selfcheck import error_text
+
+    result.autograded = graded.read_bytes()
+    graded_nb = nbformat.reads(result.autograded.decode(), as_version=4)
+    reasons, notes = inspect_outputs(graded_nb)
+    for r in reasons:
+        result.review(r)
+    result.notes += notes
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
+        grades = gb.find_submission_notebook(Path(name).stem, aid, student).grades
+        for grade in sorted(grades, key=lambda g: cells.position(graded_nb, g.name)):
+            result.scores[grade.name] = float(grade.score or 0)
+            result.max_scores[grade.name] = float(grade.max_score)
+    for gid, cell in cells.by_grade_id(graded_nb).items():
+        if gid in result.scores and error_text(cell):
+            result.messages[gid] = error_text(cell)
+    tampered = [g for g in result.scores if tamper_guard_failed(graded_nb, g)]
+    if tampered:
+        result.review("the tamper guard failed in " + ", ".join(tampered))
+
+
+def _refusals(log: Path, names: dict[Path, str]) -> list[str]:
+    """What the sandbox refused, at most five, with the grader's own folders named, not given as
+    temporary paths (a re-grade then records the same reasons)."""
+    if not log.is_file():
+        return []
+    seen = []
+    for line in log.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        detail = str(event.get("detail", ""))
+        for folder, label in names.items():   # deepest first: the kernel's folder is inside work
+            detail = detail.replace(str(Path(folder).resolve()), label)
+        seen.append(f"tried to {_VERB.get(event.get('kind'), event.get('kind'))}: {detail}")
+    return list(dict.fromkeys(seen))[:5]
+
+
+def _kill_group(pid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)

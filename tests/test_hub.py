@@ -1,0 +1,212 @@
+"""A class on a JupyterHub on 127.0.0.1 (hub/jupyterhub_config.py), with the proxy from npm and a
+PostgreSQL gradebook, from fetch to feedback.
+
+    hub        jupyterhub -f hub/jupyterhub_config.py, as root; users alice, bob (students) and
+               teacher (instructor), each with their own JupyterLab server
+    instructor nbgrader release_assignment 01-rnn-cell
+    students   through the hub's proxy and nbgrader's server extension, as JupyterLab's Assignments
+               tab does: list, fetch, answer (the contents API), submit
+    instructor nbgrader collect; course autograde --db-url postgresql://...; course feedback;
+               nbgrader release_feedback
+    students   fetch_feedback, then read their feedback through the contents API
+
+Here every server runs as the hub's account, each in its own home (``SEQCOURSE_HUB_SPAWNER=
+shared``): this machine's Python lives in root's home, which other Unix accounts cannot run, so
+servers cannot run as accounts of their own (the config's default, "local", does that where the
+course's Python is readable by all). The test skips, saying why, without root, npm's proxy,
+JupyterHub or a PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_exchange import (
+    AID,
+    COURSE_CONFIG,
+    FULL,
+    LEAKS,
+    NAME,
+    Steps,
+    _answers,
+    _clean_env,
+    _course_command,
+)
+from test_postgres_gradebook import _free_port, postgres  # noqa: F401  (a fixture)
+
+from seqcourse.grading.mistakes import load_catalogue
+from seqcourse.paths import REPO_ROOT
+
+pytestmark = pytest.mark.pipeline
+BIN = Path(sys.executable).parent
+PROXY = REPO_ROOT / ".venv" / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+COURSE_ID = "seqcourse"
+
+
+class Hub:
+    """The hub's REST API (as the course's service) and each user's server behind the proxy."""
+
+    def __init__(self, url: str, token: str, log: Path):
+        import requests
+
+        self.url, self.log, self.http = url, log, requests.Session()
+        self.http.headers["Authorization"] = f"token {token}"
+
+    def api(self, method: str, path: str, **kw):
+        r = self.http.request(method, f"{self.url}/hub/api/{path}", timeout=60, **kw)
+        assert r.status_code < 400, \
+            f"{method} /hub/api/{path}: {r.status_code} {r.text[:500]}\nthe hub's log:\n{self.log.read_text()[-3000:]}"
+        return r.json() if r.text else None
+
+    def wait(self, proc: subprocess.Popen, seconds: float = 90) -> None:
+        log = self.log
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"the hub exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            try:
+                if self.http.get(f"{self.url}/hub/api/", timeout=5).status_code == 200:
+                    return
+            except Exception:  # not listening yet
+                pass
+            time.sleep(0.5)
+        pytest.fail(f"the hub did not answer in {seconds} s:\n{log.read_text()[-3000:]}")
+
+    def start_server(self, user: str, seconds: float = 120) -> None:
+        self.api("POST", f"users/{user}/server")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if (self.api("GET", f"users/{user}").get("servers", {}).get("", {}) or {}).get("ready"):
+                return
+            time.sleep(0.5)
+        pytest.fail(f"{user}'s server did not start in {seconds} s")
+
+    def as_user(self, user: str) -> UserServer:
+        return UserServer(self.url, user, self.api("POST", f"users/{user}/tokens", json={"note": "test"})["token"])
+
+
+class UserServer:
+    """What JupyterLab's Assignments tab and file browser call on one user's server."""
+
+    def __init__(self, url: str, user: str, token: str):
+        import requests
+
+        self.base, self.http = f"{url}/user/{user}", requests.Session()
+        self.http.headers["Authorization"] = f"token {token}"
+
+    def call(self, method: str, path: str, **kw):
+        r = self.http.request(method, f"{self.base}/{path}", timeout=120, **kw)
+        assert r.status_code < 400, f"{method} {self.base}/{path}: {r.status_code} {r.text[:800]}"
+        return r.json() if r.text else None
+
+    def assignment(self, action: str):
+        """nbgrader's server extension: fetch, submit, fetch_feedback; returns the listing."""
+        listing = self.call("POST", f"assignments/{action}", data={"course_id": COURSE_ID, "assignment_id": AID})
+        assert not (isinstance(listing, dict) and listing.get("success") is False), f"{action}: {listing}"
+        return listing
+
+
+def _requirements() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the hub starts users' servers: run as root")
+    if not (BIN / "jupyterhub").is_file():
+        pytest.skip("JupyterHub is not installed (pip install -e .[hub])")
+    if not PROXY.is_file() and not shutil.which("configurable-http-proxy"):
+        pytest.skip("no configurable-http-proxy: `npm install --prefix .venv/proxy configurable-http-proxy` "
+                    "(.ci/install does it where npm is installed)")
+
+
+def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
+    _requirements()
+    steps = Steps()
+    exchange, state, homes = tmp_path / "exchange", tmp_path / "hub", tmp_path / "homes"
+    state.mkdir()
+    course_dir = tmp_path / "course"
+    for edition in ("solutions", "lessons"):
+        shutil.copytree(REPO_ROOT / edition / AID, course_dir / edition / AID)
+    (course_dir / "nbgrader_config.py").write_text(COURSE_CONFIG)
+    (course_dir / "autograder").mkdir()
+    wrong = next(m.source for m in load_catalogue(AID) if m.cell == "rnn_cell")
+    students = {"alice": _answers(), "bob": _answers({"rnn_cell": wrong})}
+    token, port = secrets.token_hex(16), _free_port()
+    env = dict(_clean_env(exchange), SEQCOURSE_HUB_PORT=str(port), SEQCOURSE_HUB_API_PORT=str(_free_port()),
+               SEQCOURSE_PROXY_API_PORT=str(_free_port()), SEQCOURSE_HUB_USERS=",".join(students),
+               SEQCOURSE_HUB_INSTRUCTORS="teacher", SEQCOURSE_HUB_SPAWNER="shared",
+               SEQCOURSE_HUB_HOMES=str(homes), SEQCOURSE_HUB_API_TOKEN=token)
+    instructor = dict(env, HOME=str(tmp_path / "teacher"))
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    log = state / "hub.log"
+    start = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(REPO_ROOT / "hub" / "jupyterhub_config.py")],
+                                cwd=state, env=env, stdout=out, stderr=subprocess.STDOUT)
+    hub = Hub(f"http://127.0.0.1:{port}", token, log)
+    try:
+        hub.wait(proc)
+        print(f"{time.perf_counter() - start:6.1f} s  hub: up on 127.0.0.1:{port}")
+        steps.run("instructor: nbgrader release_assignment", nbgrader + ["release_assignment", AID],
+                  course_dir, instructor)
+
+        def hand_in(student: str) -> None:
+            began = time.perf_counter()
+            hub.start_server(student)
+            user = hub.as_user(student)
+            print(f"{time.perf_counter() - began:6.1f} s  {student}: server started, token issued")
+            listed = user.call("GET", "assignments", params={"course_id": COURSE_ID})
+            assert any(a["assignment_id"] == AID for a in listed["value"]), listed
+            user.assignment("fetch")
+            got = user.call("GET", f"api/contents/{AID}/{NAME}")
+            text = json.dumps(got["content"])
+            assert not any(leak in text for leak in LEAKS), f"{student} fetched the hidden tests"
+            nb = nbformat.from_dict(got["content"])
+            for cell in nb.cells:
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if cell.metadata.get("nbgrader", {}).get("solution") and gid in students[student]:
+                    cell.source = students[student][gid]
+            user.call("PUT", f"api/contents/{AID}/{NAME}", json={"type": "notebook", "format": "json",
+                                                                   "content": nb})
+            listing = user.assignment("submit")
+            assert any(a["status"] == "submitted" for a in listing["value"]), listing
+            print(f"{time.perf_counter() - began:6.1f} s  {student}: fetched, answered, submitted")
+
+        with ThreadPoolExecutor(len(students)) as pool:
+            list(pool.map(hand_in, students))
+
+        steps.run("instructor: nbgrader collect", nbgrader + ["collect", AID], course_dir, instructor)
+        steps.run("instructor: course autograde into PostgreSQL", _course_command() + [
+            "autograde", AID, "--course", str(course_dir), "--db-url", postgres, "--workers", "2"],
+            course_dir, instructor, timeout=600)
+        steps.run("instructor: course feedback", _course_command() + [
+            "feedback", AID, "--course", str(course_dir), "--db-url", postgres], course_dir, instructor)
+        steps.run("instructor: nbgrader release_feedback", nbgrader + [
+            "release_feedback", AID, f"--CourseDirectory.db_url={postgres}"], course_dir, instructor)
+
+        for student in students:
+            user = hub.as_user(student)
+            user.assignment("fetch_feedback")
+            found = user.call("GET", f"api/contents/{AID}/feedback")["content"]
+            assert found, f"{student}: no feedback folder after fetch_feedback"
+            stamp = found[0]["path"]
+            html = user.call("GET", f"api/contents/{stamp}/{AID}.html", params={"type": "file", "format": "text"})
+            page = html["content"]
+            assert not any(leak in page for leak in LEAKS), f"{student}'s feedback shows hidden tests"
+            expected = f"{FULL:g}" if student == "alice" else None
+            if expected:
+                assert f"Score: {FULL:.1f} / {FULL:.1f}" in page or f"{expected} / {expected}" in page, page[:2000]
+            print(f"{time.perf_counter() - start:6.1f} s  {student}: feedback fetched through the hub")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print(f"{time.perf_counter() - start:6.1f} s  in all")
