@@ -54,6 +54,11 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             tat_source="tutorial", tat_pairs=1500, tat_emb=32, tat_hidden=64, tat_epochs=2, tat_batch=64,
             tat_lr=3e-3, tat_max_len=12,
         ),
+        "07-modern-rnn": dict(
+            speed_lengths=(16, 64, 256), speed_batch=8, speed_hidden=16, speed_repeats=2,
+            exp_lengths=(12, 24), exp_steps=300, exp_batch=32, exp_hidden=16, exp_lr=1e-2, max_hidden=1024,
+            max_fraction=0.2, solved_fraction=0.1, param_tolerance=0.1,
+        ),
     },
     "cpu": {
         "01-rnn-cell": dict(
@@ -89,6 +94,11 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             tat_source="tutorial", tat_pairs=None, tat_emb=64, tat_hidden=128, tat_epochs=6, tat_batch=128,
             tat_lr=3e-3, tat_max_len=12,
         ),
+        "07-modern-rnn": dict(
+            speed_lengths=(16, 64, 256, 1024), speed_batch=32, speed_hidden=64, speed_repeats=3,
+            exp_lengths=(25, 50, 100), exp_steps=1000, exp_batch=64, exp_hidden=16, exp_lr=1e-2, max_hidden=1024,
+            max_fraction=0.1, solved_fraction=0.1, param_tolerance=0.1,
+        ),
     },
     "gpu": {
         "01-rnn-cell": dict(
@@ -123,6 +133,11 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             min_exact_match=0.998, max_len=12, heatmaps=3,
             tat_source="short", tat_pairs=None, tat_emb=256, tat_hidden=512, tat_epochs=15, tat_batch=256,
             tat_lr=1e-3, tat_max_len=12,
+        ),
+        "07-modern-rnn": dict(
+            speed_lengths=(16, 64, 256, 1024, 4096), speed_batch=64, speed_hidden=256, speed_repeats=5,
+            exp_lengths=(25, 50, 100, 200), exp_steps=2000, exp_batch=64, exp_hidden=32, exp_lr=1e-2, max_hidden=4096,
+            max_fraction=0.1, solved_fraction=0.1, param_tolerance=0.1,
         ),
     },
 }
