@@ -15,22 +15,29 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 
 
-# .ci/run distributes tests with `--dist loadgroup`: everything in one file stays on one worker (a
-# notebook's cells share a kernel, a module's fixture is built once), except the mistakes runs of
-# separate lessons, which are independent and the longest tests, so they spread over the workers.
-# The longest groups go first, so that no worker is left with a long one at the end.
+# .ci/run distributes tests over two workers by file (a notebook's cells share one kernel, a
+# module's fixture is built once), except the mistakes runs of separate lessons: independent, and
+# the longest tests, they spread over the workers. The longest files go first, so that no worker is
+# left with a long one at the end.
 SPREAD = "test_every_mistake_loses_points_in_its_own_exercise_only"
 LONGEST_FIRST = ("tests/test_mistakes.py", "tests/test_class_grading.py", "tests/test_hub.py",
-                 "tests/test_exchange.py", "tests/test_pipeline.py", "tests/test_postgres_gradebook.py")
+                 "tests/test_pipeline.py")
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     def rank(item):
         path = item.nodeid.split("::")[0]
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)   # stable: a notebook's cells keep their order
-    for item in items:
-        spread = getattr(item, "originalname", None) == SPREAD
-        item.add_marker(pytest.mark.xdist_group(item.nodeid if spread else item.nodeid.split("::")[0]))
+
+
+@pytest.hookimpl(optionalhook=True)   # only where xdist runs the tests
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileExceptMistakes(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return nodeid if SPREAD in nodeid else nodeid.split("::", 1)[0]
+
+    return ByFileExceptMistakes(config, log)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.pipeline
 AID = "01-rnn-cell"
 NAME = f"{AID}.ipynb"
 FULL = 18.0
-LIMITS = Limits(cell_timeout=10, submission_timeout=240)
+LIMITS = Limits(cell_timeout=6, submission_timeout=240)
 
 
 def _wrong_answers():

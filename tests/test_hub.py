@@ -1,14 +1,17 @@
-"""A class on a JupyterHub on 127.0.0.1 (hub/jupyterhub_config.py), with the proxy from npm and a
-PostgreSQL gradebook, from fetch to feedback.
+"""A class on a JupyterHub on 127.0.0.1 (hub/jupyterhub_config.py), with the proxy from npm, nbgrader's
+exchange and a PostgreSQL gradebook, from fetch to feedback.
 
     hub        jupyterhub -f hub/jupyterhub_config.py, as root; users alice, bob (students) and
                teacher (instructor), each with their own JupyterLab server
     instructor nbgrader release_assignment 01-rnn-cell
     students   through the hub's proxy and nbgrader's server extension, as JupyterLab's Assignments
                tab does: list, fetch, answer (the contents API), submit
-    instructor nbgrader collect; course autograde --db-url postgresql://...; course feedback;
-               nbgrader release_feedback
-    students   fetch_feedback, then read their feedback through the contents API
+    instructor nbgrader list --inbound; nbgrader collect (and carol's unreadable file, by folder);
+               course autograde --db-url postgresql://...; the gradebook and the export read back;
+               course feedback; nbgrader release_feedback
+    students   fetch_feedback, then read their feedback through the contents API: the score the
+               gradebook holds, no hidden test
+    instructor bob's newer submission is collected but not graded: no feedback is written for it
 
 Here every server runs as the hub's account, each in its own home (``SEQCOURSE_HUB_SPAWNER=
 shared``): this machine's Python lives in root's home, which other Unix accounts cannot run, so
@@ -19,8 +22,10 @@ JupyterHub or a PostgreSQL server.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -31,26 +36,82 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_exchange import (
-    AID,
-    COURSE_CONFIG,
-    FULL,
-    LEAKS,
-    NAME,
-    Steps,
-    _answers,
-    _clean_env,
-    _course_command,
-)
-from test_postgres_gradebook import _free_port, postgres  # noqa: F401  (a fixture)
+from postgres import free_port, postgres  # noqa: F401  (a fixture)
 
-from seqcourse.grading.mistakes import load_catalogue
+from seqcourse.grading.collect import collect_folder
+from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, Course
+from seqcourse.grading.feedback import generate_feedback
+from seqcourse.grading.gradebook import grade_rows
+from seqcourse.grading.mistakes import load_catalogue, student_submission
+from seqcourse.grading.reports import export_csv
 from seqcourse.paths import REPO_ROOT
 
 pytestmark = pytest.mark.pipeline
 BIN = Path(sys.executable).parent
 PROXY = REPO_ROOT / ".venv" / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+AID = "01-rnn-cell"
+NAME = f"{AID}.ipynb"
+FULL = 18.0
 COURSE_ID = "seqcourse"
+LEAKS = ("BEGIN HIDDEN TESTS", "load_hidden", "seqcourse_hidden")
+
+# The instructor's course folder: the repository's settings, re-rooted in the course folder, with
+# the gradebook where `course ... --course DIR` keeps it.
+COURSE_CONFIG = f"""\
+import os
+
+c = get_config()  # noqa: F821
+load_subconfig({str(REPO_ROOT / "autograder" / "nbgrader_config.py")!r})  # noqa: F821
+HERE = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = HERE
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "autograder", "gradebook.db")
+"""
+
+
+def _course_command() -> list[str]:
+    script = Path(sys.executable).parent / "course"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "seqcourse.cli"]
+
+
+def _tail(text: str, n: int = 3000) -> str:
+    return text[-n:] if text else "(nothing)"
+
+
+class Steps:
+    """Runs each command as a subprocess, times it, and fails with what the command said."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+
+    def run(self, what: str, argv: list[str], cwd: Path, env: dict[str, str],
+            timeout: float = 120) -> str:
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            pytest.fail(f"{what}: `{' '.join(argv)}` ran past {timeout} s\nstdout: {_tail(str(e.stdout))}\n"
+                        f"stderr: {_tail(str(e.stderr))}")
+        seconds = time.perf_counter() - start
+        print(f"{seconds:6.1f} s  {what}")
+        assert done.returncode == 0, (
+            f"{what}: `{' '.join(argv)}` (in {cwd}) exited with {done.returncode}\n"
+            f"stdout: {_tail(done.stdout)}\nstderr: {_tail(done.stderr)}")
+        return done.stdout + done.stderr
+
+
+def _clean_env(exchange: Path) -> dict[str, str]:
+    # Nothing of the caller's own setup: Jupyter's folders follow HOME, the course's defaults apply.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "NBGRADER")) and k not in (
+        "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "SEQCOURSE_GRADEBOOK", "SEQCOURSE_COURSE_ID")}
+    env["SEQCOURSE_EXCHANGE"] = str(exchange)
+    return env
+
+
+def _answers(replacements: dict[str, str] | None = None) -> dict[str, str]:
+    """Answer cell sources by grade id: the reference answers, with ``replacements`` swapped in."""
+    solved = student_submission(AID, replacements)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in solved.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
 
 
 class Hub:
@@ -137,9 +198,9 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
     (course_dir / "autograder").mkdir()
     wrong = next(m.source for m in load_catalogue(AID) if m.cell == "rnn_cell")
     students = {"alice": _answers(), "bob": _answers({"rnn_cell": wrong})}
-    token, port = secrets.token_hex(16), _free_port()
-    env = dict(_clean_env(exchange), SEQCOURSE_HUB_PORT=str(port), SEQCOURSE_HUB_API_PORT=str(_free_port()),
-               SEQCOURSE_PROXY_API_PORT=str(_free_port()), SEQCOURSE_HUB_USERS=",".join(students),
+    token, port = secrets.token_hex(16), free_port()
+    env = dict(_clean_env(exchange), SEQCOURSE_HUB_PORT=str(port), SEQCOURSE_HUB_API_PORT=str(free_port()),
+               SEQCOURSE_PROXY_API_PORT=str(free_port()), SEQCOURSE_HUB_USERS=",".join(students),
                SEQCOURSE_HUB_INSTRUCTORS="teacher", SEQCOURSE_HUB_SPAWNER="shared",
                SEQCOURSE_HUB_HOMES=str(homes), SEQCOURSE_HUB_API_TOKEN=token)
     instructor = dict(env, HOME=str(tmp_path / "teacher"))
@@ -181,12 +242,29 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
         with ThreadPoolExecutor(len(students)) as pool:
             list(pool.map(hand_in, students))
 
+        inbound = steps.run("instructor: nbgrader list --inbound", nbgrader + ["list", "--inbound"],
+                            course_dir, instructor)
+        for student in students:
+            assert f"{COURSE_ID} {student} {AID}" in inbound, f"{student} is not in the inbound list:\n{inbound}"
         steps.run("instructor: nbgrader collect", nbgrader + ["collect", AID], course_dir, instructor)
-        steps.run("instructor: course autograde into PostgreSQL", _course_command() + [
-            "autograde", AID, "--course", str(course_dir), "--db-url", postgres, "--workers", "2"],
-            course_dir, instructor, timeout=600)
+        course = Course(course_dir, db_url=postgres)
+        (tmp_path / "by-mail" / "carol").mkdir(parents=True)    # handed in by mail: not a notebook
+        (tmp_path / "by-mail" / "carol" / NAME).write_bytes(b'{"cells": [')
+        collect_folder(course, AID, tmp_path / "by-mail")
+        out = subprocess.run(_course_command() + ["autograde", AID, "--course", str(course_dir), "--db-url", postgres,
+                                                  "--workers", "2"], cwd=course_dir, env=instructor,
+                             capture_output=True, text=True, timeout=600)
+        print(f"{time.perf_counter() - start:6.1f} s  instructor: course autograde into PostgreSQL")
+        assert out.returncode == 1 and "1 need review" in out.stdout, out.stdout + out.stderr  # carol's file
+        rows = {r["student"]: r for r in grade_rows(course, AID)[1]}
+        assert rows["alice"]["status"] == STATUS_GRADED and float(rows["alice"]["score"]) == FULL, rows["alice"]
+        assert float(rows["bob"]["score"]) < FULL and rows["bob"]["status"] == STATUS_GRADED, rows["bob"]
+        assert rows["carol"]["status"] == STATUS_REVIEW and rows["carol"]["score"] == "", rows["carol"]
+        exported = {r["student"]: r for r in csv.DictReader(export_csv(course, AID, tmp_path / "g.csv").open())}
+        assert exported["carol"]["score"] == "" and float(exported["alice"]["score"]) == FULL
         steps.run("instructor: course feedback", _course_command() + [
-            "feedback", AID, "--course", str(course_dir), "--db-url", postgres], course_dir, instructor)
+            "feedback", AID, "--course", str(course_dir), "--db-url", postgres, "--student", "alice",
+            "--student", "bob"], course_dir, instructor)
         steps.run("instructor: nbgrader release_feedback", nbgrader + [
             "release_feedback", AID, f"--CourseDirectory.db_url={postgres}"], course_dir, instructor)
 
@@ -194,15 +272,21 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
             user = hub.as_user(student)
             user.assignment("fetch_feedback")
             found = user.call("GET", f"api/contents/{AID}/feedback")["content"]
-            assert found, f"{student}: no feedback folder after fetch_feedback"
-            stamp = found[0]["path"]
-            html = user.call("GET", f"api/contents/{stamp}/{AID}.html", params={"type": "file", "format": "text"})
-            page = html["content"]
+            assert len(found) == 1, f"{student}: feedback folders after fetch_feedback: {found}"
+            page = user.call("GET", f"api/contents/{found[0]['path']}/{AID}.html",
+                             params={"type": "file", "format": "text"})["content"]
             assert not any(leak in page for leak in LEAKS), f"{student}'s feedback shows hidden tests"
-            expected = f"{FULL:g}" if student == "alice" else None
-            if expected:
-                assert f"Score: {FULL:.1f} / {FULL:.1f}" in page or f"{expected} / {expected}" in page, page[:2000]
+            shown = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", page)   # the first is the total
+            assert shown and (float(shown.group(1)), float(shown.group(2))) == (float(rows[student]["score"]), FULL), \
+                f"{student}'s feedback shows {shown and shown.group(0)}, the gradebook {rows[student]['score']}"
             print(f"{time.perf_counter() - start:6.1f} s  {student}: feedback fetched through the hub")
+
+        # bob hands in again and it is collected, not yet graded: no feedback on the old notebook
+        # may be written for the new submission (release_feedback would send it)
+        newer = course.submitted / "bob" / AID / NAME
+        newer.write_text(newer.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+        again = generate_feedback(course, AID, ["bob"])
+        assert not again.written and "changed after it was graded" in again.skipped["bob"]
     finally:
         proc.terminate()
         try:

@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -92,9 +93,9 @@ class _Helper:
 _HELPERS = threading.local()
 
 
-def grade_on_worker(task: dict, template: bytes, files: dict | None = None) -> Result:
+def grade_on_worker(task: dict, template: bytes) -> Result:
     """A Dask task: grade in this worker's helper process; a helper that dies is replaced once."""
-    task = dict(task, template=template, **({"files": files} if files is not None else {}))
+    task = dict(task, template=template)
     for attempt in (1, 2):
         if getattr(_HELPERS, "helper", None) is None:
             _HELPERS.helper = _Helper()
@@ -140,14 +141,14 @@ def _run_dask(tasks, template, on_result, scheduler, workers) -> None:
 
     client, cluster = _client(scheduler, workers)
     try:
+        # The template, the same for all, is copied to every worker once. Each submission's files
+        # travel inside its task: the scheduler keeps them, so a task whose worker dies can run
+        # again (data scattered to one worker dies with it).
         shared = client.scatter(template, broadcast=True)
-        futures = {}
-        for task in tasks:   # the files travel as data of their own, not inside the task graph
-            # one future for the whole folder: scattering a dict would make its file names Dask keys
-            (files,) = client.scatter([task["files"]], hash=False)
-            light = {k: v for k, v in task.items() if k != "files"}
-            futures[client.submit(grade_on_worker, light, shared, files,
-                                  key=f"grade-{task['aid']}-{task['student']}", pure=False)] = task
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sending large graph")   # a large notebook
+            futures = {client.submit(grade_on_worker, task, shared, key=f"grade-{task['aid']}-{task['student']}",
+                                     pure=False): task for task in tasks}
         for future in dask_completed(futures):
             task = futures[future]
             try:

@@ -1,13 +1,9 @@
-"""A hub with several graders keeps its gradebook in PostgreSQL: grade a class into a real server.
-
-The test starts a throwaway PostgreSQL server (Debian's ``postgresql`` package) on loopback, grades
-into it with two workers, reads the result back through nbgrader and the export, and stops it.
-Where no server can be started it is skipped, and says why.
-"""
+"""A PostgreSQL server for the tests (the `postgres` fixture): started as the postgres user in a
+temporary folder, one database `gradebook`, stopped afterwards. It skips, saying why, where the
+server binaries, psycopg2 or the postgres user are missing."""
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import shutil
@@ -18,14 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_class_grading import AID, KINDS, LIMITS, _put, make_course
-
-from seqcourse.grading.classroom import grade_class
-from seqcourse.grading.collect import collect_folder
-from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW
-from seqcourse.grading.reports import export_csv
-
-pytestmark = pytest.mark.pipeline
 
 
 def _binary(name: str) -> str | None:
@@ -33,7 +21,7 @@ def _binary(name: str) -> str | None:
     return found if isinstance(found, str) else (found[-1] if found else None)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -60,7 +48,7 @@ def postgres():
         shutil.chown(base, "postgres")
         shutil.chown(sock, "postgres")
         prefix = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
-    port = _free_port()
+    port = free_port()
 
     def run(*cmd, timeout=60):
         return subprocess.run(prefix + list(cmd), capture_output=True, text=True, timeout=timeout)
@@ -88,30 +76,3 @@ def postgres():
     finally:
         run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(base, ignore_errors=True)
-
-
-def test_grading_into_postgresql(postgres, tmp_path):
-    from nbgrader.api import Gradebook
-
-    from seqcourse.grading.course import Course
-
-    make_course(tmp_path / "course")
-    course = Course(tmp_path / "course", db_url=postgres)
-    kinds = ["correct", "wrong-answers", "invalid-json", "untouched-stub"]
-    for kind in kinds:
-        _put(tmp_path / "in" / kind, KINDS[kind][0](course))
-    collect_folder(course, AID, tmp_path / "in")
-    results = {r.student: r for r in grade_class(course, AID, workers=2, limits=LIMITS, progress=False)}
-    assert results["correct"].status == STATUS_GRADED and results["correct"].score == 18
-    assert results["invalid-json"].status == STATUS_REVIEW and results["invalid-json"].score is None
-    with Gradebook(postgres) as gb:  # what the formgrader would read
-        assert gb.find_submission(AID, "correct").score == 18
-        assert {s.id for s in gb.students} == set(kinds)
-    rows = {r["student"]: r for r in csv.DictReader(export_csv(course, AID, tmp_path / "g.csv").open())}
-    assert rows["correct"]["score"] == "18.0" and rows["untouched-stub"]["score"] == "0.0"
-    assert rows["invalid-json"]["status"] == STATUS_REVIEW and rows["invalid-json"]["score"] == ""
-    # a second grader (another process) re-grading part of the class sees and keeps the same rows
-    again = grade_class(Course(tmp_path / "course", db_url=postgres), AID, students=["correct"], workers=1,
-                        limits=LIMITS, progress=False)
-    assert again[0].scores == results["correct"].scores
-    assert Path(tmp_path / "course" / "autograder" / "autograded" / "correct" / AID).is_dir()
