@@ -32,7 +32,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from seqcourse.grading import submission  # noqa: E402
 from seqcourse.grading.classroom import make_template  # noqa: E402
 from seqcourse.grading.mistakes import student_submission  # noqa: E402
-from seqcourse.grading.submission import Limits, grade_one  # noqa: E402
+from seqcourse.grading.result import Limits  # noqa: E402
+from seqcourse.grading.submission import grade_one  # noqa: E402
 
 AID, NAME = "01-rnn-cell", "01-rnn-cell.ipynb"
 OUT = REPO / "bench" / "results" / "autograde_profile.md"

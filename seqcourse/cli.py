@@ -179,7 +179,7 @@ def cmd_collect(args) -> int:
 def cmd_autograde(args) -> int:
     from seqcourse.grading.classroom import grade_class
     from seqcourse.grading.course import STATUS_GRADED
-    from seqcourse.grading.submission import Limits
+    from seqcourse.grading.result import Limits
 
     course = _course(args)
     limits = Limits(memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds, processes=args.processes,
@@ -322,7 +322,7 @@ def _instructor_commands(sub) -> None:
     p = sub.add_parser("check-release", help="fail if lessons/ is out of date")
     p.add_argument("ids", nargs="*")
     p.set_defaults(func=cmd_check_release)
-    from seqcourse.grading.submission import Limits
+    from seqcourse.grading.result import Limits
 
     def course_args(p):
         p.add_argument("id", help="lesson id, e.g. 01-rnn-cell")

@@ -24,7 +24,7 @@ from seqcourse.grading.feedback import generate_feedback
 from seqcourse.grading.gradebook import grade_rows
 from seqcourse.grading.mistakes import load_catalogue, student_submission
 from seqcourse.grading.reports import export_csv, plot_scores
-from seqcourse.grading.submission import Limits
+from seqcourse.grading.result import Limits
 from seqcourse.paths import REPO_ROOT
 
 pytestmark = pytest.mark.pipeline
@@ -325,6 +325,12 @@ def test_command_line(graded, tmp_path, capsys):
             main([command, "--help"])
         assert exit_.value.code == 0
     assert "--memory-mb" in capsys.readouterr().out
+    # one student's feedback cannot be written: it is said, the others still get theirs, exit 1
+    assert main(["feedback", AID, "--course", str(course.root), "--student", "invalid-json",
+                 "--student", "correct"]) == 1
+    said = capsys.readouterr().out
+    assert "invalid-json: FAILED: no autograded notebook" in said and "correct: " in said
+    assert "feedback for 1 students" in said and "1 failed" in said
     empty = make_course(tmp_path / "empty")
     with pytest.raises(SystemExit, match="no submissions"):
         main(["autograde", AID, "--course", str(empty.root)])

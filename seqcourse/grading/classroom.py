@@ -30,7 +30,7 @@ import nbformat
 
 from seqcourse.grading.collect import read_folder
 from seqcourse.grading.course import STATUS_GRADED, Course, notebook_name
-from seqcourse.grading.submission import Limits, Result
+from seqcourse.grading.result import Limits, Result
 from seqcourse.paths import REPO_ROOT
 
 

@@ -16,7 +16,7 @@ import nbformat
 
 from seqcourse.grading import cells
 from seqcourse.grading.course import Course
-from seqcourse.grading.submission import Result
+from seqcourse.grading.result import Result
 
 STATUS_TABLE = "seqcourse_grading"
 

@@ -87,22 +87,37 @@ def compare_with_release(nb, release_nb) -> list[str]:
 
 
 def restore_locked_cells(nb, release_nb) -> list[str]:
-    """Insert every locked cell of the release that the submission lacks, in place, each just
-    before the next cell of the release that the submission has (so after the student's own cells
-    that follow the answer it tests), in release order. Returns the grade ids restored."""
-    present = set(cells.by_grade_id(nb))
-    order = [cells.grade_id(c) for c in release_nb.cells]
+    """Insert every locked cell of the release that the submission lacks, in release order, each
+    just before the next cell of the release that the submission still has (found by grade id, or
+    by its unchanged text for a cell without one): so after the student's own cells that follow
+    the answer it tests. Returns the grade ids restored."""
     restored = []
-    for i, cell in enumerate(release_nb.cells):
-        gid = order[i]
-        if not gid or gid in present or not cells.is_locked(cell):
+    for r, cell in enumerate(release_nb.cells):
+        gid = cells.grade_id(cell)
+        if not gid or not cells.is_locked(cell) or gid in cells.by_grade_id(nb):
             continue
-        anchor = next((g for g in order[i + 1:] if g in present), None)
-        at = cells.position(nb, anchor) if anchor else len(nb.cells)
-        nb.cells.insert(at, copy.deepcopy(cell))
-        present.add(gid)
+        found = _where(nb, release_nb)
+        anchor = next((found[k] for k in range(r + 1, len(release_nb.cells)) if k in found), len(nb.cells))
+        nb.cells.insert(anchor, copy.deepcopy(cell))
         restored.append(gid)
     return restored
+
+
+def _where(nb, release_nb) -> dict[int, int]:
+    """Release cell index -> index in the submission, for the release cells it still has."""
+    ids = {cells.grade_id(c): i for i, c in reversed(list(enumerate(nb.cells))) if cells.grade_id(c)}
+    found, after = {}, -1
+    for r, cell in enumerate(release_nb.cells):
+        gid = cells.grade_id(cell)
+        if gid:
+            if gid in ids:
+                found[r] = after = ids[gid]
+            continue
+        same = next((i for i in range(after + 1, len(nb.cells))
+                     if not cells.grade_id(nb.cells[i]) and nb.cells[i].source == cell.source), None)
+        if same is not None:
+            found[r] = after = same
+    return found
 
 
 def marker_notes(nb) -> list[str]:

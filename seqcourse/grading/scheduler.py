@@ -21,7 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from seqcourse.grading.submission import Result, grade_one
+from seqcourse.grading.result import Result
+from seqcourse.grading.submission import grade_one
 
 LOST_TWICE = "the grading worker died twice on this submission"
 WORKER_LOST = "grading worker lost"

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from seqcourse.grading import cells
 from seqcourse.paths import lesson_notebook
 
 _MISSING = object()
@@ -58,11 +59,10 @@ class Exercises:
         self._cells = []   # (grade id, code, names)
         self._saved: dict[int, dict] = {}   # id(namespace) -> the learner's names while isolated
         for cell in nb["cells"]:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell["cell_type"] == "code" and meta.get("solution"):
+            if cell["cell_type"] == "code" and cells.is_answer(cell):
                 source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-                code, names = _definitions(_answer(source), meta["grade_id"])
-                self._cells.append((meta["grade_id"], code, names))
+                code, names = _definitions(_answer(source), cells.grade_id(cell))
+                self._cells.append((cells.grade_id(cell), code, names))
 
     @property
     def ids(self) -> list[str]:
