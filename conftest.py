@@ -21,7 +21,10 @@ os.environ["MKL_NUM_THREADS"] = "1"
 # left with a long one at the end.
 SPREAD = "test_every_mistake_loses_points_in_its_own_exercise_only"
 LONGEST_FIRST = ("tests/test_mistakes.py", "tests/test_class_grading.py", "tests/test_hub.py",
-                 "tests/test_pipeline.py")
+                 "tests/test_pipeline.py", "solutions/06-attention/06-attention.ipynb",
+                 "solutions/05-seq2seq/05-seq2seq.ipynb", "solutions/03-lstm/03-lstm.ipynb",
+                 "solutions/04-deep-rnn/04-deep-rnn.ipynb", "solutions/07-modern-rnn/07-modern-rnn.ipynb",
+                 "solutions/02-bptt/02-bptt.ipynb")
 
 
 def pytest_collection_modifyitems(config, items):

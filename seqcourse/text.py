@@ -6,6 +6,8 @@ H hidden size, V vocabulary size, C number of classes.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -13,6 +15,26 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+
+
+def batch_cap() -> int:
+    """At most this many batches an epoch (0: no cap). The mistakes runner sets
+    ``SEQCOURSE_MAX_BATCHES`` while it follows a wrong answer through a notebook, where only
+    whether training runs matters, not how well; nothing else sets it."""
+    return int(os.environ.get("SEQCOURSE_MAX_BATCHES") or 0)
+
+
+class Batches(DataLoader):
+    """A DataLoader that honours :func:`batch_cap`, so the lessons' own training loops shrink
+    with it too. Without the cap it is a plain DataLoader."""
+
+    def __len__(self) -> int:
+        cap = batch_cap()
+        return min(super().__len__(), cap) if cap > 0 else super().__len__()
+
+    def __iter__(self):
+        cap = batch_cap()
+        return itertools.islice(super().__iter__(), cap) if cap > 0 else super().__iter__()
 
 
 class CharVocab:
@@ -137,8 +159,8 @@ class LabelledTexts(Dataset):
 
     def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
         generator = torch.Generator().manual_seed(seed)
-        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
-                          generator=generator)
+        return Batches(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
+                       generator=generator)
 
 
 class Pairs(Dataset):
@@ -176,8 +198,8 @@ class Pairs(Dataset):
 
     def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
         generator = torch.Generator().manual_seed(seed)
-        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
-                          generator=generator)
+        return Batches(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
+                       generator=generator)
 
 
 class WordVocab(CharVocab):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +16,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from seqcourse.text import batch_cap
+
 Batch = tuple[torch.Tensor, ...]
 
 
 def _batches(loader) -> tuple[int, object]:
-    """How many batches an epoch has, and an iterator over them. The mistakes runner sets
-    ``SEQCOURSE_MAX_BATCHES`` while it follows a wrong answer through a notebook, where only
-    whether training runs matters, not how well; nothing else sets it."""
-    cap = int(os.environ.get("SEQCOURSE_MAX_BATCHES") or 0)
+    """How many batches an epoch has, and an iterator over them (any loader: at most
+    :func:`seqcourse.text.batch_cap` of them)."""
+    cap = batch_cap()
     n = min(len(loader), cap) if cap > 0 else len(loader)
     return n, itertools.islice(loader, n)
 
@@ -168,7 +168,7 @@ def exact_match_and_outputs(model: nn.Module, data, decode: Callable, bos_id: in
     and the share of outputs equal to their reference."""
     model.eval()
     preds, golds = [], []
-    cap = int(os.environ.get("SEQCOURSE_MAX_BATCHES") or 0)   # see _batches
+    cap = batch_cap()
     n = min(len(data), cap * 32) if cap > 0 else len(data)
     for start in range(0, n, batch_size):
         batch = [data[i] for i in range(start, min(start + batch_size, n))]
