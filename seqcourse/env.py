@@ -161,10 +161,16 @@ class Profile:
                            f"known lessons: {known}") from None
 
 
+# The settings _Budget.shrunk cuts, by the end of their names: counts of epochs, steps, timing
+# repeats and samples drawn from a trained model (the mistakes runner treats what a cell makes
+# from any of them as untrusted).
+SHRUNK_SUFFIXES = ("epochs", "steps", "repeats", "samples_per_language")
+
+
 def shrinkable_keys(values: dict[str, Any]) -> set[str]:
-    """The settings :meth:`_Budget.shrunk` cuts: counts of epochs, steps and timing repeats."""
+    """The settings :meth:`_Budget.shrunk` cuts (``SHRUNK_SUFFIXES``)."""
     return {k for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)
-            and k.endswith(("epochs", "steps", "repeats"))}
+            and k.endswith(SHRUNK_SUFFIXES)}
 
 
 class _Budget:
@@ -190,8 +196,8 @@ class _Budget:
 
     def shrunk(self) -> _Budget:
         """A quick copy for following a wrong answer through a notebook (the mistakes runner):
-        one epoch, a tenth of the steps, one timing repeat. Its results mean nothing; only whether
-        later cells run and which graded cells fail."""
+        one epoch, a tenth of the steps, one timing repeat, one sample per language. Its results
+        mean nothing; only whether later cells run and which graded cells fail."""
         values = {k: (max(1, v // 10) if k.endswith("steps") else 1)
                   if k in shrinkable_keys(self._values) else v for k, v in self._values.items()}
         return _Budget(self._lesson, f"{self._profile}, shrunk", values)

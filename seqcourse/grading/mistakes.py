@@ -36,6 +36,7 @@ from pathlib import Path
 
 import nbformat
 
+from seqcourse.env import SHRUNK_SUFFIXES
 from seqcourse.grading import cells as nbcells
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
@@ -166,7 +167,7 @@ def _reads_shrunk_budget(source: str) -> bool:
     except SyntaxError:
         return True
     shrunk_attr = any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "budget"
-                      and n.attr.endswith(("epochs", "steps", "repeats")) for n in ast.walk(tree))
+                      and n.attr.endswith(SHRUNK_SUFFIXES) for n in ast.walk(tree))
     attribute_bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     passed_whole = any(isinstance(n, ast.Name) and n.id == "budget" and id(n) not in attribute_bases
                        for n in ast.walk(tree))    # e.g. train(model, budget)
