@@ -63,7 +63,6 @@ def _instrument() -> None:
     _timed(pre.Execute, "preprocess", "execution, all")
     _timed(pre.SaveAutoGrades, "preprocess", "gradebook")
     _timed(Autograde, "init_single_notebook_resources", "gradebook")
-    _timed(Autograde, "_init_student", "gradebook")
     _timed(submission, "_read_grades", "gradebook")
     _timed(submission.shutil, "copytree", "copying")
 

@@ -100,9 +100,11 @@ def grade_notebook(aid: str, notebook: Path | str | bytes | nbformat.NotebookNod
     """Grade one notebook (a path, its bytes, or a notebook) in a scratch course: nothing is
     written anywhere else. The result holds the scores, messages and the autograded notebook.
     ``threads``: torch's threads in the kernel (``course selfgrade`` gives it every core)."""
+    from seqcourse.grading.kernels import zygote
     from seqcourse.grading.submission import grade_one
 
     limits = limits or Limits()
+    zygote()   # it imports torch and the course while the lesson is generated below
     if isinstance(notebook, nbformat.NotebookNode):
         raw = nbformat.writes(notebook).encode()
     elif isinstance(notebook, bytes):
