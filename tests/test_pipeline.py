@@ -25,26 +25,9 @@ def test_lessons_match_a_fresh_generation():
     assert release_differences(LESSONS) == []
 
 
-# Full marks through nbgrader for the first lesson: the grading path is the same for all, and
-# nbval runs every solution's visible and hidden tests (stored outputs included, so a new stderr
-# line in a test cell fails there too). The last lesson is graded below with one wrong exercise,
-# which shows full marks everywhere else.
-@pytest.mark.parametrize("aid", [LESSONS[0]])
-def test_solution_gets_full_marks(aid):
-    report = grade_notebook(aid, lesson_notebook(aid), "solution")
-    assert report.max_score > 0
-    assert report.score == report.max_score, report.summary(aid)
-    assert report.status == "graded", report.summary(aid)
-
-
-# An untouched stub through nbgrader for the first lesson only: the grading path is the same for
-# every lesson, and CI has ten minutes. `course selfgrade` on any untouched lesson shows its zero.
-@pytest.mark.parametrize("aid", [LESSONS[0]])
-def test_untouched_stub_scores_zero(aid):
-    report = grade_notebook(aid, lesson_notebook(aid, "lessons"), "stub")
-    assert report.score == 0, report.summary(aid)
-    assert report.scores and not any(report.scores.values())
-    assert "NotImplementedError" in report.messages[next(iter(report.scores))]
+# Full marks for a solution and zero for an untouched stub, through nbgrader and the engine, are
+# kinds of tests/test_class_grading.py's class (lesson 01); nbval runs every solution's visible and
+# hidden tests, and tests/test_mistakes.py every catalogued mistake.
 
 
 def test_nbgrader_validate_from_repo_root():
