@@ -1,10 +1,11 @@
-"""Checks several lessons' hidden tests share: an argument left unchanged by the call."""
+"""What several lessons' hidden tests share: an argument left unchanged by the call, a call whose
+exception becomes a check failure, and lesson 02's adding problem (the grader's own copy)."""
 
 from __future__ import annotations
 
 import torch
 
-from seqcourse.checks import check_true
+from seqcourse.checks import CheckError, check_true
 
 
 def snapshot(**tensors) -> dict:
@@ -18,3 +19,25 @@ def check_unchanged(saved: dict, now: dict, function: str, hint: str | None = No
                    f"{function} changed its argument {name} in place",
                    hint=hint or "work on new tensors: an in-place operation (x += ..., x.copy_(...), "
                                 "x[...] = ..., a method ending in _) changes the caller's tensor")
+
+
+def call(fn, *args, what: str, hint: str, **kwargs):
+    """``fn(*args)``; an exception becomes a check failure that says which case raised it."""
+    __tracebackhide__ = True
+    try:
+        return fn(*args, **kwargs)
+    except CheckError:
+        raise
+    except Exception as exc:   # noqa: BLE001 -- any error of the learner's code is reported
+        raise CheckError(f"{what} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                         f"\nHint: {hint}") from exc
+
+
+def adding_problem(n, T, generator):
+    """Lesson 02's adding problem, the grader's own copy."""
+    values = torch.rand(n, T, generator=generator)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
+    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
+    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)

@@ -25,6 +25,7 @@ from torch import nn
 from seqcourse.checks import CheckError, check_close, check_shape, check_true
 from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
+from seqcourse_hidden._support import adding_problem as _adding_problem
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.
 EXERCISES = Exercises("03-lstm")
@@ -396,16 +397,6 @@ def _budget():
     from seqcourse.env import get_profile
 
     return get_profile().budget("03-lstm")
-
-
-def _adding_problem(n, T, generator):
-    """Lesson 02's adding problem, the grader's own copy."""
-    values = torch.rand(n, T, generator=generator)
-    markers = torch.zeros(n, T)
-    rows = torch.arange(n)
-    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
-    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
-    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
 
 
 def lstm_held_out_mse(model, T: int) -> float:

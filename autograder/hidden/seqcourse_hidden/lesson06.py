@@ -22,9 +22,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqcourse.checks import CheckError, check_close, check_finite, check_shape, check_true
+from seqcourse.checks import check_close, check_finite, check_shape, check_true
 from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
+from seqcourse_hidden._support import call as _call
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references here.
 EXERCISES = Exercises("06-attention")
@@ -40,18 +41,6 @@ INPLACE_HINT = "work on new tensors: x = x / n, masked_fill (not masked_fill_), 
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def _call(fn, *args, what: str, hint: str, **kwargs):
-    """``fn(*args)``; an exception becomes a check failure that says which case raised it."""
-    __tracebackhide__ = True
-    try:
-        return fn(*args, **kwargs)
-    except CheckError:
-        raise
-    except Exception as exc:   # noqa: BLE001 -- any error of the learner's code is reported
-        raise CheckError(f"{what} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                         f"\nHint: {hint}") from exc
 
 
 def _unchanged(before: dict, after: dict, who: str) -> None:

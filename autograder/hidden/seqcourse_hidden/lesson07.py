@@ -18,6 +18,8 @@ caused by a mingru or slstm_cell that fails its own tests is charged there inste
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,7 +27,8 @@ from torch import nn
 from seqcourse.checks import CheckError, check_close, check_finite, check_shape, check_true
 from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
-from seqcourse_hidden._support import check_unchanged, snapshot
+from seqcourse_hidden._support import adding_problem as _adding_problem
+from seqcourse_hidden._support import call, check_unchanged, snapshot
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references here.
 EXERCISES = Exercises("07-modern-rnn")
@@ -37,6 +40,8 @@ DTYPE_HINT = ("make no new tensor with a fixed dtype: torch.zeros(B, T, H) is fl
               "in a list and torch.stack them")
 INPLACE_HINT = ("work on new tensors: S = S + ..., c = f * c + ...; S += ..., c.mul_(...) or x[...] = ... change "
                 "the caller's tensors")
+_call = partial(call, hint=DTYPE_HINT)   # this lesson's exceptions are most often a dtype
+
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -45,18 +50,6 @@ def _gen(seed: int) -> torch.Generator:
 
 def _randn(*shape, g, dtype=torch.float64, scale=1.0):
     return torch.randn(*shape, generator=g, dtype=dtype) * scale
-
-
-def _call(fn, *args, what: str, hint: str = DTYPE_HINT, **kwargs):
-    """``fn(*args)``; an exception becomes a check failure that says which case raised it."""
-    __tracebackhide__ = True
-    try:
-        return fn(*args, **kwargs)
-    except CheckError:
-        raise
-    except Exception as exc:   # noqa: BLE001 -- any error of the learner's code is reported
-        raise CheckError(f"{what} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                         f"\nHint: {hint}") from exc
 
 
 def _dtype(t, want: torch.dtype, name: str) -> None:
@@ -463,16 +456,6 @@ def _budget():
     from seqcourse.env import get_profile
 
     return get_profile().budget("07-modern-rnn")
-
-
-def _adding_problem(n, T, generator):
-    """Lesson 02's adding problem, the grader's own copy."""
-    values = torch.rand(n, T, generator=generator)
-    markers = torch.zeros(n, T)
-    rows = torch.arange(n)
-    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
-    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
-    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
 
 
 def held_out_mse(model, T: int) -> float:
