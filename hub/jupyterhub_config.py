@@ -17,6 +17,8 @@ Settings, from the environment:
                           "shared": every server runs as the hub's account with its own home
                           folder under SEQCOURSE_HUB_HOMES (for a container per class or a test:
                           students are not kept apart, see the README's warning on the exchange)
+  SEQCOURSE_HUB_PYTHON    the Python that runs users' servers (default: the hub's own); it must have
+                          the course installed and be executable by every user
   SEQCOURSE_HUB_DB        the hub's own database (default: sqlite in the state folder)
   SEQCOURSE_HUB_API_TOKEN a token for the course's scripts (a service with the rights to start
                           servers and issue tokens); unset: no such service
@@ -52,12 +54,13 @@ c.Authenticator.admin_users = instructors
 
 # Each server: JupyterLab from the course's environment, nbgrader's extensions (installed with it),
 # the course's exchange and course id.
-c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
+python = env("SEQCOURSE_HUB_PYTHON")
+c.Spawner.cmd = [python, "-m", "jupyterhub.singleuser"] if python else [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "SEQCOURSE_EXCHANGE": env("SEQCOURSE_EXCHANGE", "/srv/nbgrader/exchange"),
     "SEQCOURSE_COURSE_ID": env("SEQCOURSE_COURSE_ID", "seqcourse"),
-    "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+    "PATH": f"{Path(python).parent if python else BIN}:/usr/local/bin:/usr/bin:/bin",
 }
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 120

@@ -49,7 +49,7 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             copy_lengths=(2, 8), copy_train=2000, copy_test=40, copy_hidden=32, copy_epochs=2, copy_seeds=(0,),
         ),
         "06-attention": dict(
-            days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3, kind="additive",
+            days=2000, per_day=2, emb_size=32, hidden=64, epochs=4, batch_size=64, lr=1e-2, kind="additive",
             min_exact_match=0.9, max_len=12, heatmaps=3,
             tat_source="tutorial", tat_pairs=1500, tat_emb=32, tat_hidden=64, tat_epochs=2, tat_batch=64,
             tat_lr=3e-3, tat_max_len=12,

@@ -13,10 +13,13 @@ exchange and a PostgreSQL gradebook, from fetch to feedback.
                gradebook holds, no hidden test
     instructor bob's newer submission is collected but not graded: no feedback is written for it
 
-Here every server runs as the hub's account, each in its own home (``SEQCOURSE_HUB_SPAWNER=
-shared``): this machine's Python lives in root's home, which other Unix accounts cannot run, so
-servers cannot run as accounts of their own (the config's default, "local", does that where the
-course's Python is readable by all). The test skips, saying why, without root, npm's proxy,
+Each student is a Unix account of their own, made for the test and removed after it, and their
+server runs as that account (the config's default spawner, "local"): nbgrader's exchange keeps them
+apart by file permissions. The accounts need a Python they can run with the course installed; the
+test makes one, a venv of the system's Python of the same version that reads this environment's
+packages (a class installs the course where every account can read it instead, e.g. /opt). Where
+accounts cannot be made or no such Python exists, the servers run as the hub's account, each in its
+own home ("shared"), and the test says why. It skips, saying why, without root, npm's proxy,
 JupyterHub or a PostgreSQL server.
 """
 
@@ -25,11 +28,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +58,7 @@ PROXY = REPO_ROOT / ".venv" / "proxy" / "node_modules" / ".bin" / "configurable-
 AID = "01-rnn-cell"
 NAME = f"{AID}.ipynb"
 FULL = 18.0
+STUDENTS = ("alice", "bob")
 COURSE_ID = "seqcourse"
 LEAKS = ("BEGIN HIDDEN TESTS", "load_hidden", "seqcourse_hidden")
 
@@ -186,10 +193,81 @@ def _requirements() -> None:
                     "(.ci/install does it where npm is installed)")
 
 
-def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
+def _as_account(name: str, argv: list[str]) -> subprocess.CompletedProcess:
+    account = pwd.getpwnam(name)
+    return subprocess.run(argv, user=account.pw_uid, group=account.pw_gid, extra_groups=[], capture_output=True,
+                          text=True, timeout=120, cwd="/", env={"HOME": account.pw_dir, "PATH": "/usr/bin:/bin"})
+
+
+def _python_for_everyone(folder: Path, account: str) -> tuple[str | None, str]:
+    """A Python that ``account`` can run, seeing this environment's packages: a venv of the system's
+    Python of the same version, whose site-packages adds ours. ``(path, "")``, or ``(None, why)``."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    bases = [b for b in (f"/usr/bin/{version}", f"/usr/local/bin/{version}") if os.path.isfile(b)]
+    usable = [b for b in bases if _as_account(account, [b, "-c", "pass"]).returncode == 0]
+    if not usable:
+        return None, f"no system {version} that another account can run (found: {bases or 'none'})"
+    made = subprocess.run([usable[0], "-m", "venv", "--without-pip", str(folder)], capture_output=True, text=True)
+    if made.returncode:
+        return None, f"{usable[0]} -m venv failed: {made.stderr.strip()[-300:]}"
+    site = folder / "lib" / version / "site-packages"
+    (site / "seqcourse-course.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    for shared in ("etc", "share"):   # Jupyter's settings and JupyterLab's files live under sys.prefix
+        if (Path(sys.prefix) / shared).is_dir():
+            (folder / shared).symlink_to(Path(sys.prefix) / shared)
+    python = str(folder / "bin" / "python")
+    tried = _as_account(account, [python, "-c", "import jupyterhub.singleuser, nbgrader.server_extensions, seqcourse"])
+    if tried.returncode:
+        return None, f"the course's packages cannot be read by another account: {tried.stderr.strip()[-300:]}"
+    return python, ""
+
+
+@pytest.fixture
+def hub_accounts(tmp_path):
+    """The students' hub names, an exchange every account can use, and the spawner's settings:
+    Unix accounts of their own where this machine allows it, else one shared account (and why)."""
+    public = Path(tempfile.mkdtemp(prefix="seqcourse-hub-"))
+    public.chmod(0o755)
+    exchange = public / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o1777)    # as the README's setup: anyone may write, only owners delete
+    suffix = secrets.token_hex(2)
+    names, made, why = {s: f"{s}{suffix}" for s in STUDENTS}, [], ""
+    try:
+        if not shutil.which("useradd"):
+            why = "no useradd on this machine"
+        for name in names.values():
+            if why:
+                break
+            added = subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], capture_output=True, text=True)
+            if added.returncode:
+                why = f"useradd {name} failed: {added.stderr.strip()}"
+            else:
+                made.append(name)
+        python = None
+        if not why:
+            python, why = _python_for_everyone(public / "python", made[0])
+        if why:
+            names = {s: s for s in STUDENTS}
+            settings = dict(SEQCOURSE_HUB_SPAWNER="shared", SEQCOURSE_HUB_HOMES=str(tmp_path / "homes"))
+            print(f"servers run as the hub's account, a home each ('shared'): {why}")
+        else:
+            settings = dict(SEQCOURSE_HUB_SPAWNER="local", SEQCOURSE_HUB_PYTHON=python)
+            print(f"servers run as the Unix accounts {', '.join(made)} ('local'), with {python}")
+        yield names, exchange, settings
+    finally:
+        for name in made:
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+            subprocess.run(["userdel", "--remove", name], capture_output=True)
+        shutil.rmtree(public, ignore_errors=True)
+
+
+def test_a_class_on_a_hub(postgres, hub_accounts, tmp_path):  # noqa: F811  (the fixture)
     _requirements()
     steps = Steps()
-    exchange, state, homes = tmp_path / "exchange", tmp_path / "hub", tmp_path / "homes"
+    names, exchange, spawner = hub_accounts
+    alice, bob = names["alice"], names["bob"]
+    state = tmp_path / "hub"
     state.mkdir()
     course_dir = tmp_path / "course"
     for edition in ("solutions", "lessons"):
@@ -197,12 +275,11 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
     (course_dir / "nbgrader_config.py").write_text(COURSE_CONFIG)
     (course_dir / "autograder").mkdir()
     wrong = next(m.source for m in load_catalogue(AID) if m.cell == "rnn_cell")
-    students = {"alice": _answers(), "bob": _answers({"rnn_cell": wrong})}
+    students = {alice: _answers(), bob: _answers({"rnn_cell": wrong})}
     token, port = secrets.token_hex(16), free_port()
     env = dict(_clean_env(exchange), SEQCOURSE_HUB_PORT=str(port), SEQCOURSE_HUB_API_PORT=str(free_port()),
                SEQCOURSE_PROXY_API_PORT=str(free_port()), SEQCOURSE_HUB_USERS=",".join(students),
-               SEQCOURSE_HUB_INSTRUCTORS="teacher", SEQCOURSE_HUB_SPAWNER="shared",
-               SEQCOURSE_HUB_HOMES=str(homes), SEQCOURSE_HUB_API_TOKEN=token)
+               SEQCOURSE_HUB_INSTRUCTORS="teacher", SEQCOURSE_HUB_API_TOKEN=token, **spawner)
     instructor = dict(env, HOME=str(tmp_path / "teacher"))
     nbgrader = [sys.executable, "-m", "nbgrader"]
     log = state / "hub.log"
@@ -246,6 +323,14 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
                             course_dir, instructor)
         for student in students:
             assert f"{COURSE_ID} {student} {AID}" in inbound, f"{student} is not in the inbound list:\n{inbound}"
+        if spawner["SEQCOURSE_HUB_SPAWNER"] == "local":
+            # each submission was written by its student's own account, and no student can list
+            # the others' (nbgrader's inbound folder is write-only for students)
+            folder = exchange / COURSE_ID / "inbound"
+            owners = {p.name.split("+")[0]: pwd.getpwuid(p.stat().st_uid).pw_name for p in folder.iterdir()}
+            assert owners == {s: s for s in students}, f"inbound submissions and their owners: {owners}"
+            peek = _as_account(alice, ["ls", str(folder)])
+            assert peek.returncode != 0, f"{alice} can list every submission in the inbound folder:\n{peek.stdout}"
         steps.run("instructor: nbgrader collect", nbgrader + ["collect", AID], course_dir, instructor)
         course = Course(course_dir, db_url=postgres)
         (tmp_path / "by-mail" / "carol").mkdir(parents=True)    # handed in by mail: not a notebook
@@ -257,14 +342,14 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
         print(f"{time.perf_counter() - start:6.1f} s  instructor: course autograde into PostgreSQL")
         assert out.returncode == 1 and "1 need review" in out.stdout, out.stdout + out.stderr  # carol's file
         rows = {r["student"]: r for r in grade_rows(course, AID)[1]}
-        assert rows["alice"]["status"] == STATUS_GRADED and float(rows["alice"]["score"]) == FULL, rows["alice"]
-        assert float(rows["bob"]["score"]) < FULL and rows["bob"]["status"] == STATUS_GRADED, rows["bob"]
+        assert rows[alice]["status"] == STATUS_GRADED and float(rows[alice]["score"]) == FULL, rows[alice]
+        assert float(rows[bob]["score"]) < FULL and rows[bob]["status"] == STATUS_GRADED, rows[bob]
         assert rows["carol"]["status"] == STATUS_REVIEW and rows["carol"]["score"] == "", rows["carol"]
         exported = {r["student"]: r for r in csv.DictReader(export_csv(course, AID, tmp_path / "g.csv").open())}
-        assert exported["carol"]["score"] == "" and float(exported["alice"]["score"]) == FULL
+        assert exported["carol"]["score"] == "" and float(exported[alice]["score"]) == FULL
         steps.run("instructor: course feedback", _course_command() + [
-            "feedback", AID, "--course", str(course_dir), "--db-url", postgres, "--student", "alice",
-            "--student", "bob"], course_dir, instructor)
+            "feedback", AID, "--course", str(course_dir), "--db-url", postgres, "--student", alice,
+            "--student", bob], course_dir, instructor)
         steps.run("instructor: nbgrader release_feedback", nbgrader + [
             "release_feedback", AID, f"--CourseDirectory.db_url={postgres}"], course_dir, instructor)
 
@@ -283,10 +368,10 @@ def test_a_class_on_a_hub(postgres, tmp_path):  # noqa: F811  (the fixture)
 
         # bob hands in again and it is collected, not yet graded: no feedback on the old notebook
         # may be written for the new submission (release_feedback would send it)
-        newer = course.submitted / "bob" / AID / NAME
+        newer = course.submitted / bob / AID / NAME
         newer.write_text(newer.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-        again = generate_feedback(course, AID, ["bob"])
-        assert not again.written and "changed after it was graded" in again.skipped["bob"]
+        again = generate_feedback(course, AID, [bob])
+        assert not again.written and "changed after it was graded" in again.skipped[bob]
     finally:
         proc.terminate()
         try:

@@ -73,11 +73,14 @@ def grade_class(course: Course, aid: str, students: list[str] | None = None, wor
         raise ValueError(f"not usable as student ids: {bad}")
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix=f"seqcourse-class-{aid}-") as tmp:
-        template = make_template(aid, Path(tmp) / "template", course.source)
         with Gradebook(course.db_url) as gb, \
                 tqdm(total=len(students), desc=f"grading {aid}", unit="notebook", disable=not progress) as bar:
-            gradebook.sync_assignment(gb, f"sqlite:///{Path(tmp) / 'template' / 'gradebook.db'}", aid)
             table = gradebook.status_table(gb.db.get_bind())
+
+            def template() -> bytes:   # made while the scheduler's workers start
+                zipped = make_template(aid, Path(tmp) / "template", course.source)
+                gradebook.sync_assignment(gb, f"sqlite:///{Path(tmp) / 'template' / 'gradebook.db'}", aid)
+                return zipped
 
             def arrived(result: Result) -> None:
                 gradebook.record(course, gb, table, aid, name, result)

@@ -6,6 +6,9 @@ bytes and the zipped class template, and comes back as a :class:`Result` with th
 notebook; the caller alone writes the gradebook, through ``on_result``, as results arrive. A worker
 that dies is retried once; the second loss is recorded as "needs review", so every task ends with
 a result.
+
+The template may be given as a function: the workers are then started first, and each starts its
+kernel zygote (importing torch and the course) while the caller generates the lesson.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import queue
 import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from seqcourse.grading.result import Result
@@ -34,10 +37,14 @@ def failed(task: dict, why: str) -> Result:
     return result
 
 
-def run(tasks: list[dict], template: bytes, on_result: Callable[[Result], None],
+def run(tasks: list[dict], template: bytes | Callable[[], bytes], on_result: Callable[[Result], None],
         scheduler: str = "pool", workers: int | None = None) -> None:
-    """Grade every task; call ``on_result`` once per task, in the caller's process."""
+    """Grade every task; call ``on_result`` once per task, in the caller's process. ``template``:
+    the zipped template, or a function that makes it (called once the workers are starting)."""
     workers = max(1, workers or os.cpu_count() or 1)
+    if not tasks:
+        _made(template)
+        return
     if scheduler == "pool":
         _run_pool(tasks, template, on_result, workers)
     elif scheduler == "local" or scheduler.startswith(("tcp://", "tls://")):
@@ -46,14 +53,35 @@ def run(tasks: list[dict], template: bytes, on_result: Callable[[Result], None],
         raise ValueError(f"--scheduler must be pool, local or tcp://HOST:PORT (tls:// too), not {scheduler!r}")
 
 
+def _made(template: bytes | Callable[[], bytes]) -> bytes:
+    return template() if callable(template) else template
+
+
+def _warm() -> None:
+    """A worker's first act: start its kernel zygote, which imports while the template is made."""
+    from seqcourse.grading.kernels import zygote
+
+    zygote()
+
+
 def _run_pool(tasks, template, on_result, workers) -> None:
     pending, tries = list(tasks), {t["student"]: 0 for t in tasks}
     ctx = multiprocessing.get_context("spawn")
+    warm = _warm if all(t.get("zygote", True) for t in tasks) else None
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=warm)
+    for _ in range(min(workers, len(pending))):
+        pool.submit(int)   # each submit starts a worker now, before the template is ready
+    try:
+        template = _made(template)
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
     while pending:
         # A worker that dies (the OOM killer, say) breaks the pool: start a new one for the
         # submissions still pending, and give up on one only after two tries.
         broken = []
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
+        pool = pool or ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=warm)
+        with pool:
             futures = {pool.submit(grade_one, dict(task, template=template)): task for task in pending}
             for future in as_completed(futures):
                 task = futures[future]
@@ -68,7 +96,7 @@ def _run_pool(tasks, template, on_result, workers) -> None:
                 except Exception as e:  # a bug in the grader: record it, grade the rest
                     result = failed(task, f"the grader failed on this submission: {type(e).__name__}: {e}")
                 on_result(result)
-        pending = broken
+        pending, pool = broken, None
 
 
 # ------------------------------------------------------------------------------------------- Dask
@@ -91,28 +119,44 @@ class _Helper:
         return pickle.loads(self.proc.stdout.read(size))
 
 
-_HELPERS = threading.local()
+# This worker's idle helpers: one per task thread at most, kept between tasks.
+_IDLE: queue.SimpleQueue = queue.SimpleQueue()
+
+
+def warm_worker() -> None:
+    """Run on every worker as the cluster starts (``client.run``): a helper, importing already."""
+    if _IDLE.empty():
+        _IDLE.put(_Helper())
 
 
 def grade_on_worker(task: dict, template: bytes) -> Result:
-    """A Dask task: grade in this worker's helper process; a helper that dies is replaced once."""
+    """A Dask task: grade in one of this worker's helper processes; a helper that dies is
+    replaced once."""
     task = dict(task, template=template)
     for attempt in (1, 2):
-        if getattr(_HELPERS, "helper", None) is None:
-            _HELPERS.helper = _Helper()
         try:
-            return _HELPERS.helper.grade(task)
+            helper = _IDLE.get_nowait()
+        except queue.Empty:
+            helper = _Helper()
+        try:
+            result = helper.grade(task)
         except (EOFError, OSError):
-            _HELPERS.helper = None
+            helper.proc.kill()
             if attempt == 2:
                 return failed(task, LOST_TWICE)
+            continue
+        _IDLE.put(helper)
+        return result
     raise AssertionError("unreachable")
 
 
 def _serve_helper() -> None:
     """``python -m seqcourse.grading.scheduler``: the helper's loop (stdout carries only results)."""
+    from seqcourse.grading.kernels import zygote
+
     tasks, results = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    zygote()   # importing while the first task is on its way
     while header := tasks.read(8):
         task = pickle.loads(tasks.read(int.from_bytes(header, "big")))
         try:
@@ -129,18 +173,31 @@ def _client(scheduler: str, workers: int):
     from dask.distributed import Client, LocalCluster
 
     if scheduler != "local":
-        return Client(scheduler, timeout="30s"), None
-    # A task whose worker is lost is run again once, then reported (KilledWorker).
-    dask.config.set({"distributed.scheduler.allowed-failures": 1})
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, worker_dashboard_address=None, silence_logs=40)
-    return Client(cluster), cluster
+        client, cluster = Client(scheduler, timeout="30s"), None
+    else:
+        # A task whose worker is lost is run again once, then reported (KilledWorker). The workers'
+        # own profiler samples their threads every 10 ms: it only competes with grading here.
+        dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.worker.profile.enabled": False,
+                         "distributed.admin.system-monitor.gil.enabled": False})
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, worker_dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    client.run(warm_worker)
+    return client, cluster
 
 
 def _run_dask(tasks, template, on_result, scheduler, workers) -> None:
     from dask.distributed import as_completed as dask_completed
 
-    client, cluster = _client(scheduler, workers)
+    # The cluster starts, and its workers' helpers start importing, while the template is made.
+    with ThreadPoolExecutor(1) as starting:
+        connecting = starting.submit(_client, scheduler, workers)
+        try:
+            template = _made(template)
+        except BaseException:
+            _close(*connecting.result())
+            raise
+        client, cluster = connecting.result()
     try:
         # The template, the same for all, is copied to every worker once. Each submission's files
         # travel inside its task: the scheduler keeps them, so a task whose worker dies can run
@@ -160,9 +217,13 @@ def _run_dask(tasks, template, on_result, scheduler, workers) -> None:
                                 f"the grader failed on this submission: {type(e).__name__}: {e}")
             on_result(result)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)
+
+
+def _close(client, cluster) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 if __name__ == "__main__":
