@@ -35,10 +35,10 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_class_grading import AID, NAME, _after_answers, make_course  # noqa: E402
 
+from seqcourse.grading.catalogue import load_catalogue, student_submission  # noqa: E402
 from seqcourse.grading.classroom import grade_class  # noqa: E402
 from seqcourse.grading.collect import collect_folder  # noqa: E402
 from seqcourse.grading.course import STATUS_GRADED, Course  # noqa: E402
-from seqcourse.grading.mistakes import load_catalogue, student_submission  # noqa: E402
 from seqcourse.grading.result import Limits  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "grade_class.md"

@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_tampering import TAMPERING, _first_mistakes  # noqa: E402
 
+from seqcourse.grading.catalogue import load_catalogue, notebook_with  # noqa: E402
 from seqcourse.grading.classroom import grade_notebook, make_template  # noqa: E402
-from seqcourse.grading.mistakes import load_catalogue, notebook_with  # noqa: E402
 from seqcourse.paths import REPO_ROOT, lesson_notebook  # noqa: E402
 
 

@@ -19,7 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
-from seqcourse.grading.mistakes import CLASSES, charge_report, check_mistakes, load_catalogue  # noqa: E402
+from seqcourse.grading.catalogue import CLASSES, load_catalogue  # noqa: E402
+from seqcourse.grading.mistakes import charge_report, check_mistakes  # noqa: E402
 from seqcourse.grading.nbg import assignments  # noqa: E402
 from seqcourse.paths import REPO_ROOT  # noqa: E402
 

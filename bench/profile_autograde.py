@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from seqcourse.grading import submission  # noqa: E402
+from seqcourse.grading.catalogue import student_submission  # noqa: E402
 from seqcourse.grading.classroom import make_template  # noqa: E402
-from seqcourse.grading.mistakes import student_submission  # noqa: E402
 from seqcourse.grading.result import Limits  # noqa: E402
 from seqcourse.grading.submission import grade_one  # noqa: E402
 

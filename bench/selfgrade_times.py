@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results" / "selfgrade.md"
 GOAL_S = 20
 
-from seqcourse.grading.mistakes import student_submission  # noqa: E402
+from seqcourse.grading.catalogue import student_submission  # noqa: E402
 from seqcourse.grading.nbg import assignments  # noqa: E402
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from seqcourse.grading.catalogue import load_catalogue, student_submission
 from seqcourse.grading.classroom import grade_class
 from seqcourse.grading.collect import collect_folder, collect_zip
 from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, Course
 from seqcourse.grading.feedback import generate_feedback
 from seqcourse.grading.gradebook import grade_rows
-from seqcourse.grading.mistakes import load_catalogue, student_submission
 from seqcourse.grading.reports import export_csv, plot_scores
 from seqcourse.grading.result import Limits
 from seqcourse.paths import REPO_ROOT

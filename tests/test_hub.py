@@ -44,11 +44,11 @@ import nbformat
 import pytest
 from postgres import free_port, postgres  # noqa: F401  (a fixture)
 
+from seqcourse.grading.catalogue import load_catalogue, student_submission
 from seqcourse.grading.collect import collect_folder
 from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, Course
 from seqcourse.grading.feedback import generate_feedback
 from seqcourse.grading.gradebook import grade_rows
-from seqcourse.grading.mistakes import load_catalogue, student_submission
 from seqcourse.grading.reports import export_csv
 from seqcourse.paths import REPO_ROOT
 

@@ -5,8 +5,9 @@ import re
 import nbformat
 import pytest
 
+from seqcourse.grading.catalogue import CLASSES, load_catalogue
 from seqcourse.grading.hidden_tests import load_hidden
-from seqcourse.grading.mistakes import CLASSES, charge_report, check_mistakes, load_catalogue
+from seqcourse.grading.mistakes import charge_report, check_mistakes
 from seqcourse.grading.nbg import assignments
 from seqcourse.paths import lesson_notebook
 

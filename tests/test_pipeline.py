@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from seqcourse.cli import release_differences
+from seqcourse.grading.catalogue import load_catalogue, notebook_with
 from seqcourse.grading.classroom import grade_notebook
-from seqcourse.grading.mistakes import load_catalogue, notebook_with
 from seqcourse.grading.nbg import assignments
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 

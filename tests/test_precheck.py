@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from seqcourse.grading import cells
-from seqcourse.grading.mistakes import student_submission
+from seqcourse.grading.catalogue import student_submission
 from seqcourse.grading.nbg import assignments
 from seqcourse.grading.precheck import precheck, restore_locked_cells
 from seqcourse.paths import lesson_notebook

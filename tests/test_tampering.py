@@ -6,8 +6,8 @@ every test cell, and the static scan marks module patches "needs review".
 
 import pytest
 
+from seqcourse.grading.catalogue import load_catalogue, notebook_with
 from seqcourse.grading.classroom import grade_notebook
-from seqcourse.grading.mistakes import load_catalogue, notebook_with
 
 pytestmark = pytest.mark.pipeline
 

@@ -1,5 +1,5 @@
-"""The mistakes catalogue, and the check that each catalogued mistake costs points in its own
-exercise and nowhere else.
+"""The check that each catalogued mistake (:mod:`seqcourse.grading.catalogue`) costs points in its
+own exercise and nowhere else.
 
 One kernel runs the solution notebook once. At each solution cell it first tries that cell's
 mistakes. Each mistake is followed through the *rest of the notebook*: every later cell that reads a
@@ -26,9 +26,7 @@ own exercise, charged to no other.
 
 from __future__ import annotations
 
-import ast
 import os
-import runpy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,33 +34,13 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.env import SHRUNK_SUFFIXES
 from seqcourse.grading import cells as nbcells
-from seqcourse.paths import REPO_ROOT, lesson_notebook
+from seqcourse.grading.catalogue import Mistake, load_catalogue
+from seqcourse.grading.cellnames import EVERYTHING, cell_names, reads_shrunk_budget, source_names
+from seqcourse.paths import lesson_notebook
 
-CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"
 SHRUNK_BATCHES = 3
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-
-
-@dataclass(frozen=True)
-class Mistake:
-    cell: str      # grade id of the solution cell it replaces
-    name: str      # short id, unique within its exercise
-    why: str       # what a learner was thinking
-    source: str    # the whole replacement cell source
-    kind: str = ""  # the class of mistake: see CLASSES
-
-
-# The classes of mistake the catalogue covers (issue "mistakes nobody listed").
-CLASSES = {
-    "maths": "the formula, an axis, an order or an off-by-one",
-    "dtype": "float64 in, float32 kept; a device or dtype not followed",
-    "input": "another kind of input: a generator for a list, a given initial state",
-    "edge": "edge sizes: a batch of one, length one, odd lengths, every direction or layer",
-    "extreme": "numerical extremes: large logits, low temperatures, zero vectors, saturation",
-    "side-effect": "arguments changed in place, in-place edits that break autograd, later cells broken",
-}
 
 
 @dataclass
@@ -114,21 +92,6 @@ class MistakeResult:
         return self.raised or next((f.error for f in self.failures), "")
 
 
-def load_catalogue(assignment: str) -> list[Mistake]:
-    path = CATALOGUE_DIR / f"{assignment}.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"no mistakes catalogue for {assignment} at {path}")
-    mistakes = runpy.run_path(str(path))["MISTAKES"]
-    keys = [f"{m.cell}/{m.name}" for m in mistakes]
-    dupes = {k for k in keys if keys.count(k) > 1}
-    if dupes:
-        raise ValueError(f"{path}: mistake names must be unique per exercise, repeated: {sorted(dupes)}")
-    unknown = sorted(f"{m.cell}/{m.name}: {m.kind!r}" for m in mistakes if m.kind and m.kind not in CLASSES)
-    if unknown:
-        raise ValueError(f"{path}: unknown mistake classes {unknown}; known: {sorted(CLASSES)}")
-    return mistakes
-
-
 class _Kernel:
     """A kernel we send code to and read the first error back from."""
 
@@ -155,124 +118,6 @@ class _Kernel:
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
-
-
-_EVERYTHING = "*"   # a cell that calls globals() may read any name
-
-
-def _reads_shrunk_budget(source: str) -> bool:
-    """Does the cell read a count of epochs, steps or repeats from ``budget``?"""
-    try:
-        tree = ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
-    except SyntaxError:
-        return True
-    shrunk_attr = any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "budget"
-                      and n.attr.endswith(SHRUNK_SUFFIXES) for n in ast.walk(tree))
-    attribute_bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    passed_whole = any(isinstance(n, ast.Name) and n.id == "budget" and id(n) not in attribute_bases
-                       for n in ast.walk(tree))    # e.g. train(model, budget)
-    return shrunk_attr or passed_whole
-
-
-def _cell_names(cell) -> tuple[set[str], set[str]]:
-    """:func:`_names` of a cell; a graded cell whose hidden test reads the notebook's namespace
-    lists the names it reads in its metadata (``seqcourse.reads``), which then stand for
-    ``globals()``."""
-    reads, writes = _names(cell.source)
-    declared = cell.metadata.get("seqcourse", {}).get("reads")
-    if declared is not None:
-        reads = (reads - {_EVERYTHING}) | set(declared)
-    return reads, writes
-
-
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
-           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
-def _module_level_loads(tree: ast.Module):
-    """(statement index, name) of each name load executed at the cell's top level (not inside
-    functions, classes or comprehensions, except the parts Python evaluates there: decorators,
-    defaults, bases, the first iterable of a comprehension)."""
-    for index, statement in enumerate(tree.body):
-        for node in _top_level_nodes(statement):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                yield index, node.id
-
-
-def _top_level_nodes(statement: ast.AST):
-    stack = [statement]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            stack += node.decorator_list + node.args.defaults + [d for d in node.args.kw_defaults if d]
-        elif isinstance(node, ast.Lambda):
-            stack += node.args.defaults + [d for d in node.args.kw_defaults if d]
-        elif isinstance(node, ast.ClassDef):
-            stack += node.decorator_list + node.bases + [k.value for k in node.keywords]
-        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            stack.append(node.generators[0].iter)
-        else:
-            stack += list(ast.iter_child_nodes(node))
-
-
-def _nested_global_reads(table) -> set[str]:
-    """Module-level names read inside the cell's functions, classes and comprehensions."""
-    reads = set()
-    for child in table.get_children():
-        reads |= {sym.get_name() for sym in child.get_symbols() if sym.is_referenced() and sym.is_global()}
-        reads |= _nested_global_reads(child)
-    return reads
-
-
-def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell reads from before it, names it binds at top level). IPython magics and the
-    hidden ``EXERCISES.isolate(..., globals())`` line (it only swaps answers in) are skipped."""
-    import symtable
-
-    code = "\n".join(ln for ln in source.splitlines()
-                     if not ln.lstrip().startswith(("%", "!")) and "EXERCISES.isolate(" not in ln)
-    try:
-        tree, table = ast.parse(code), symtable.symtable(code, "<cell>", "exec")
-    except SyntaxError:
-        return {_EVERYTHING}, set()
-    writes: set[str] = set()
-    first_store: dict[str, int] = {}
-    for index, node in enumerate(tree.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound = {node.name}
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound = {(a.asname or a.name).split(".")[0] for a in node.names}
-        else:
-            bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-                     and not any(isinstance(p, _SCOPES) for p in _parents(node, n))}
-        for name in bound:
-            first_store.setdefault(name, index)
-        writes |= bound
-    # A top-level read counts unless an earlier statement of the cell bound the name; a read inside
-    # a function or comprehension counts unless the cell binds the name at all.
-    loop_bound = {index: {n.id for node in ast.walk(statement) if isinstance(node, (ast.For, ast.With, ast.comprehension))
-                          for target in ([node.target] if not isinstance(node, ast.With) else
-                                         [i.optional_vars for i in node.items if i.optional_vars])
-                          for n in ast.walk(target) if isinstance(n, ast.Name)}
-                  for index, statement in enumerate(tree.body)}
-    reads = {name for index, name in _module_level_loads(tree)
-             if index <= first_store.get(name, index) and name not in loop_bound[index]}
-    reads |= _nested_global_reads(table) - writes
-    if reads & {"globals", "vars", "eval", "exec"}:
-        reads.add(_EVERYTHING)
-    return reads, writes
-
-
-def _parents(root: ast.AST, target: ast.AST) -> list[ast.AST]:
-    """The nodes between ``root`` and ``target`` (exclusive), outermost first."""
-    for child in ast.iter_child_nodes(root):
-        if child is target:
-            return []
-        path = _parents(child, target)
-        if path is not None:
-            return [child, *path]
-    return None
 
 
 def _with_visible_marker(source: str) -> str:
@@ -321,7 +166,7 @@ def check_mistakes(assignment: str, mistakes: list[Mistake] | None = None,
     if unknown:
         raise ValueError(f"mistakes name cells that are not solution cells: {sorted(unknown)}")
     owner = nbcells.exercise_of_tests(cells)
-    names = [_cell_names(c) for c in cells]
+    names = [cell_names(c) for c in cells]
 
     # one thread: the runner's kernel shares the machine with pytest's other worker
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYDEVD_DISABLE_FILE_VALIDATION="1", OMP_NUM_THREADS="1")
@@ -353,12 +198,12 @@ def _cells_to_run(m: Mistake, cells, names, i: int, owner: dict, thorough: bool)
     of another exercise (``EXERCISES.isolate``), so it runs only when it reads what a later
     ordinary cell computed with the mistake (a trained model, say). ``thorough`` runs those
     graded cells anyway, which checks the isolation itself (done for one mistake per exercise)."""
-    defs = _names(m.source)[1] | names[i][1]        # definitions that now behave differently
+    defs = source_names(m.source)[1] | names[i][1]        # definitions that now behave differently
     products: set[str] = set()                      # values computed with them
     run = set()
     for j in range(i + 1, len(names)):
         reads, writes = names[j]
-        sees_defs, sees_products = _EVERYTHING in reads or reads & defs, _EVERYTHING in reads or reads & products
+        sees_defs, sees_products = EVERYTHING in reads or reads & defs, EVERYTHING in reads or reads & products
         if not (sees_defs or sees_products):
             continue
         if nbcells.is_answer(cells[j]):
@@ -371,7 +216,7 @@ def _cells_to_run(m: Mistake, cells, names, i: int, owner: dict, thorough: bool)
     pending = sorted(run)
     while pending:                                  # producers: the last earlier writer of each read,
         j = pending.pop()                           # and theirs, until nothing new is needed
-        for name in names[j][0] - {_EVERYTHING}:
+        for name in names[j][0] - {EVERYTHING}:
             writer = next((k for k in range(j - 1, i, -1) if name in names[k][1]), None)
             if writer is not None and writer not in run:
                 run.add(writer)
@@ -392,7 +237,7 @@ def _follow(kernel: _Kernel, m: Mistake, cells, names, i: int, owner: dict, time
     shrunk: set[str] = set()    # names made by cells that trained on the shrunk budget
     for j in _cells_to_run(m, cells, names, i, owner, thorough):
         later, (reads, writes) = cells[j], names[j]
-        untrusted = _reads_shrunk_budget(later.source) or bool(reads & shrunk) or _EVERYTHING in reads and bool(shrunk)
+        untrusted = reads_shrunk_budget(later.source) or bool(reads & shrunk) or EVERYTHING in reads and bool(shrunk)
         if untrusted:
             shrunk |= writes
         if nbcells.is_answer(later):
@@ -427,49 +272,3 @@ def charge_report(results: list[MistakeResult]) -> dict:
         "broken_later": [f"{r.mistake.cell}/{r.mistake.name} breaks " + ", ".join(f.cell for f in r.broken_later if f.trusted)
                          for r in results if any(f.trusted for f in r.broken_later)],
     }
-
-
-def notebook_with(assignment: str, replacements: dict[str, str], prepend: str = "",
-                  root: Path | None = None):
-    """The solution notebook with solution cells replaced (grade id -> source).
-
-    ``prepend`` is put before the first solution cell's source, the way a student would add code
-    to the first cell they may edit. Used to build wrong or tampered submissions for tests.
-    """
-    nb = nbformat.read(lesson_notebook(assignment, root=root), as_version=4)
-    unknown = set(replacements) - {nbcells.grade_id(c) for c in nb.cells if nbcells.is_answer(c)}
-    if unknown:
-        raise ValueError(f"not solution cells of {assignment}: {sorted(unknown)}")
-    first = True
-    for cell in nb.cells:
-        if cell.cell_type != "code" or not nbcells.is_answer(cell):
-            continue
-        if nbcells.grade_id(cell) in replacements:
-            cell.source = replacements[nbcells.grade_id(cell)].strip("\n")
-        if first and prepend:
-            cell.source = prepend.strip("\n") + "\n\n" + cell.source
-        first = False
-        cell.outputs = []
-    return nb
-
-
-def _answer_only(source: str) -> str:
-    """A solution cell as a student would hand it in: the nbgrader markers removed."""
-    return "\n".join(ln for ln in source.splitlines()
-                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-
-
-def student_submission(assignment: str, replacements: dict[str, str] | None = None, prepend: str = "",
-                       root: Path | None = None):
-    """The student edition (lessons/) with every stub answered: by the reference answer, or by
-    ``replacements`` (grade id -> source). ``prepend`` goes before the first answer, as in
-    :func:`notebook_with`. This is what a real submission looks like: no hidden tests in it."""
-    solved = notebook_with(assignment, replacements or {}, prepend=prepend, root=root)
-    answers = {nbcells.grade_id(c): _answer_only(c.source) for c in solved.cells
-               if c.cell_type == "code" and nbcells.is_answer(c)}
-    base = Path(root) if root else REPO_ROOT
-    nb = nbformat.read(lesson_notebook(assignment, edition="lessons", root=base), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and nbcells.is_answer(cell):
-            cell.source = answers[nbcells.grade_id(cell)]
-    return nb
