@@ -29,7 +29,7 @@ KERNEL_NAME = "seqcourse-sandbox"
 LAUNCHER = Path(__file__).with_name("_kernel_launcher.py")
 # Imported once by the zygote: what every grading kernel needs, and what the lessons import.
 PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo",
-           "matplotlib.pyplot", "matplotlib.font_manager", "tqdm.auto", "seqcourse", "seqcourse.checks",
+           "matplotlib.pyplot", "matplotlib.font_manager", "tqdm.auto", "seqcourse", "seqcourse.env", "seqcourse.checks",
            "seqcourse.train", "seqcourse.text", "seqcourse.plots", "seqcourse.tasks", "seqcourse.data.surnames",
            "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.grading.guard", "babel.dates", "sacrebleu")
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",

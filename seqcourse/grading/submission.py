@@ -53,6 +53,12 @@ def _template(zipped: bytes) -> Path:
     return _TEMPLATES[key]
 
 
+def _ipc_prefix(work: Path) -> Path | None:
+    """Where the kernel's Unix sockets go, or None where the path would be too long for one."""
+    prefix = work / "ipc" / "k"
+    return prefix if len(str(prefix)) < 90 else None   # sun_path holds 108 bytes, with "-<port>"
+
+
 def _autograde_child(root: str, aid: str, student: str, jupyter_path: str, cell_timeout: int, out: str) -> None:
     """Runs in a forked process (its own process group, so a time-out kills all of it)."""
     os.setsid()
@@ -62,6 +68,13 @@ def _autograde_child(root: str, aid: str, student: str, jupyter_path: str, cell_
     config = course_config(root)
     config.Execute.kernel_name = KERNEL_NAME
     config.Execute.timeout = cell_timeout
+    ipc = _ipc_prefix(Path(root))
+    if ipc:
+        # Unix sockets, not TCP ports: a free port picked for the kernel can be taken by another
+        # process (a Dask worker restarting, another kernel) before the kernel binds it, and the
+        # kernel then dies at start, a correct notebook with no score.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(ipc)
     with quiet():
         result = nbgrader_api(config).autograde(aid, student, force=True, create=True)
     Path(out).write_text(json.dumps({"success": bool(result.get("success")),
@@ -122,7 +135,11 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
     kernel_dir = work / "autograder" / "autograded" / student / aid
     policy, log = work / "sandbox-policy.json", work / "sandbox.log"
     protected = task["protected"] + [str(p) for p in repository_paths()] + [str(_worker_dir())]
-    policy.write_text(json.dumps({"protected": sorted(set(protected)), "allowed": [str(kernel_dir.resolve())],
+    allowed = [kernel_dir.resolve()]
+    if _ipc_prefix(work):   # the kernel removes its sockets when it stops
+        _ipc_prefix(work).parent.mkdir()
+        allowed.append(_ipc_prefix(work).parent.resolve())
+    policy.write_text(json.dumps({"protected": sorted(set(protected)), "allowed": [str(a) for a in allowed],
                                   "log": str(log), "limits": asdict(limits)}))
     write_kernelspec(work / "jupyter", policy, zygote() if task.get("zygote", True) else None,
                      threads=task.get("threads", 1))
