@@ -27,6 +27,7 @@ own exercise, charged to no other.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,10 +97,19 @@ class _Kernel:
     """A kernel we send code to and read the first error back from."""
 
     def __init__(self, env: dict[str, str], cwd: Path):
-        from jupyter_client.manager import start_new_kernel
+        from jupyter_client.manager import KernelManager
 
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(cwd),
-                                            extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        # Unix sockets, not TCP ports another process could take before the kernel binds them
+        self.sockets = tempfile.TemporaryDirectory(prefix="seqcourse-mistakes-")
+        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(self.sockets.name, "k"))
+        self.km.start_kernel(env=env, cwd=str(cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=60)
+        except RuntimeError:
+            self.close()
+            raise
 
     def run(self, code: str, timeout: float) -> str | None:
         """Execute ``code``; return ``None`` on success, else ``"Ename: message"``."""
@@ -118,6 +128,7 @@ class _Kernel:
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+        self.sockets.cleanup()
 
 
 def _with_visible_marker(source: str) -> str:
