@@ -2,8 +2,9 @@
 
     python bench/long_lag.py [--steps 2000] [--delay-steps 1000]   # writes bench/results/long_lag.md
 
-The task generators are the reference solutions of lesson 02 (written here again, since the
-lessons' answers never live in the library).
+The adding problem is the grader's copy of lesson 02's reference answer (the lessons' answers
+never live in the library); the delay task is written here again. tests/test_release.py checks
+that both behave as the solution cells do.
 """
 
 from __future__ import annotations
@@ -15,18 +16,12 @@ from pathlib import Path
 
 import torch
 
+from seqcourse.grading.hidden_tests import load_hidden
 from seqcourse.tasks import ADDING_BASELINE_MSE, train_adding, train_delay
 
+adding_problem = load_hidden("_support").adding_problem
+
 OUT = Path(__file__).resolve().parent / "results" / "long_lag.md"
-
-
-def adding_problem(n, T, generator):
-    values = torch.rand(n, T, generator=generator)
-    markers = torch.zeros(n, T)
-    rows = torch.arange(n)
-    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
-    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
-    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
 
 
 def delay_task(n, T, lag, num_symbols, generator):

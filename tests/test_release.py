@@ -1,13 +1,18 @@
-"""Given code that reuses an earlier lesson's answer is derived from that lesson's solution cell."""
+"""Given code that reuses an earlier lesson's answer is derived from that lesson's solution cell;
+the grader's and the benchmarks' own copies of an answer behave as that cell does."""
 
 import re
+import runpy
 import shutil
 
 import nbformat
 import pytest
+import torch
 
-from seqcourse.grading.reuse import TAG, reveal_table, sync_given
-from seqcourse.paths import REPO_ROOT
+from seqcourse.grading import cells
+from seqcourse.grading.hidden_tests import load_hidden
+from seqcourse.grading.reuse import TAG, reveal_table, sync_given, without_markers
+from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 
 def _copy_solutions(tmp_path):
@@ -99,3 +104,25 @@ def test_stored_progress_bars_show_their_final_state():
                               "text/plain": "dates:   0%|          | 0/12"})])]
     assert finalize_progress_bars(nb) == 1 and live_widgets(nb) == 0
     assert nb.cells[0].outputs[0].text == "dates: 100%|██████████| 12/12 [00:03<00:00]\n"
+
+
+def _solution(lesson: str, grade_id: str):
+    """The reference answer of a solution cell, run on its own."""
+    nb = nbformat.read(lesson_notebook(lesson), as_version=4)
+    namespace = {"torch": torch}
+    exec(without_markers(next(c for c in nb.cells if cells.grade_id(c) == grade_id).source), namespace)
+    return namespace[grade_id]
+
+
+def test_copies_of_lesson_02_generators_behave_as_the_solution():
+    copies = {"adding_problem": [load_hidden("_support").adding_problem],
+              "delay_task": [runpy.run_path(str(REPO_ROOT / "bench" / "long_lag.py"))["delay_task"]]}
+    cases = {"adding_problem": [(1, 2), (5, 7), (16, 50)], "delay_task": [(1, 3, 1, 4), (6, 20, 5, 8), (4, 9, 0, 2)]}
+    for name, fns in copies.items():
+        reference = _solution("02-bptt", name)
+        for fn in fns:
+            for seed, args in enumerate(cases[name]):
+                got, want = fn(*args, torch.Generator().manual_seed(seed)), \
+                    reference(*args, torch.Generator().manual_seed(seed))
+                assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True)), \
+                    f"{fn.__module__}.{name}{args} differs from the solution cell 02-bptt/{name}"

@@ -21,7 +21,7 @@ def check_unchanged(saved: dict, now: dict, function: str, hint: str | None = No
                                 "x[...] = ..., a method ending in _) changes the caller's tensor")
 
 
-def call(fn, *args, what: str, hint: str, **kwargs):
+def call(fn, *args, what: str, hint: str | None = None, **kwargs):
     """``fn(*args)``; an exception becomes a check failure that says which case raised it."""
     __tracebackhide__ = True
     try:
@@ -29,8 +29,8 @@ def call(fn, *args, what: str, hint: str, **kwargs):
     except CheckError:
         raise
     except Exception as exc:   # noqa: BLE001 -- any error of the learner's code is reported
-        raise CheckError(f"{what} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                         f"\nHint: {hint}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckError(f"{what} raised {type(exc).__name__}: {first}" + (f"\nHint: {hint}" if hint else "")) from exc
 
 
 def adding_problem(n, T, generator):

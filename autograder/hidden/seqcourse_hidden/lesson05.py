@@ -30,9 +30,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from seqcourse.checks import CheckError, check_close, check_shape, check_true, check_type
+from seqcourse.checks import check_close, check_shape, check_true, check_type
 from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
+from seqcourse_hidden._support import call as checked_call
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.
 EXERCISES = Exercises("05-seq2seq")
@@ -72,13 +73,7 @@ def _call(fn, call: str, *args, **kwargs):
     """``fn(*args, **kwargs)``; an exception other than a failed check becomes a failure that
     names the call, so the learner can run it again."""
     __tracebackhide__ = True
-    try:
-        return fn(*args, **kwargs)
-    except CheckError:
-        raise
-    except Exception as exc:   # noqa: BLE001 -- any error of the learner's code is reported
-        first = f"{exc}".strip().splitlines()[0] if f"{exc}".strip() else ""
-        raise CheckError(f"{call} raised {type(exc).__name__}: {first}") from exc
+    return checked_call(fn, *args, what=call, **kwargs)
 
 
 def _batch(lengths: list[int], T: int, V: int, g: torch.Generator, dtype=torch.long):
