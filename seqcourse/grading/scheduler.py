@@ -68,7 +68,11 @@ def _run_pool(tasks, template, on_result, workers) -> None:
     pending, tries = list(tasks), {t["student"]: 0 for t in tasks}
     ctx = multiprocessing.get_context("spawn")
     warm = _warm if all(t.get("zygote", True) for t in tasks) else None
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=warm)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=warm)
+
+    pool = new_pool()
     for _ in range(min(workers, len(pending))):
         pool.submit(int)   # each submit starts a worker now, before the template is ready
     try:
@@ -80,7 +84,7 @@ def _run_pool(tasks, template, on_result, workers) -> None:
         # A worker that dies (the OOM killer, say) breaks the pool: start a new one for the
         # submissions still pending, and give up on one only after two tries.
         broken = []
-        pool = pool or ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=warm)
+        pool = pool or new_pool()
         with pool:
             futures = {pool.submit(grade_one, dict(task, template=template)): task for task in pending}
             for future in as_completed(futures):

@@ -136,9 +136,10 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
     policy, log = work / "sandbox-policy.json", work / "sandbox.log"
     protected = task["protected"] + [str(p) for p in repository_paths()] + [str(_worker_dir())]
     allowed = [kernel_dir.resolve()]
-    if _ipc_prefix(work):   # the kernel removes its sockets when it stops
-        _ipc_prefix(work).parent.mkdir()
-        allowed.append(_ipc_prefix(work).parent.resolve())
+    ipc = _ipc_prefix(work)
+    if ipc:   # the kernel removes its sockets when it stops
+        ipc.parent.mkdir()
+        allowed.append(ipc.parent.resolve())
     policy.write_text(json.dumps({"protected": sorted(set(protected)), "allowed": [str(a) for a in allowed],
                                   "log": str(log), "limits": asdict(limits)}))
     write_kernelspec(work / "jupyter", policy, zygote() if task.get("zygote", True) else None,
