@@ -66,6 +66,6 @@ c.IgnorePattern.pattern = r"\d+%\||\w*Warning: "
 # Feedback must not reveal the hidden tests' source.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "seqcourse.grading.feedback.ClearInstructorHiddenTests",  # markers only in locked cells
+    "seqcourse_grader.feedback.ClearInstructorHiddenTests",  # markers only in locked cells
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

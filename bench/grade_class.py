@@ -35,11 +35,11 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_class_grading import AID, NAME, _after_answers, make_course  # noqa: E402
 
-from seqcourse.grading.catalogue import load_catalogue, student_submission  # noqa: E402
-from seqcourse.grading.classroom import grade_class  # noqa: E402
-from seqcourse.grading.collect import collect_folder  # noqa: E402
-from seqcourse.grading.course import STATUS_GRADED, Course  # noqa: E402
-from seqcourse.grading.result import Limits  # noqa: E402
+from seqcourse_grader.catalogue import load_catalogue, student_submission  # noqa: E402
+from seqcourse_grader.classroom import grade_class  # noqa: E402
+from seqcourse_grader.collect import collect_folder  # noqa: E402
+from seqcourse_grader.course import STATUS_GRADED, Course  # noqa: E402
+from seqcourse_grader.result import Limits  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "grade_class.md"
 
@@ -155,7 +155,7 @@ Runs, in turn: pool {", ".join(f"{x:.1f}" for x in seconds["pool"])} s; Dask {",
 Speed ratio (pool / plain): **{plain_s / ours_s:.2f}x** (goal: at least 3x). Dask against the pool,
 pair by pair: **{statistics.median(ratios):.2f}x** the pool's time (median; {min(ratios):.2f} to {max(ratios):.2f}; goal: within 1.10x). On {os.cpu_count()} cores, parallel
 grading alone gives at most {os.cpu_count()}x; the rest is the kernel zygote (each kernel is forked from a
-process that has imported torch and the course once, see `seqcourse/grading/kernels.py`), against
+process that has imported torch and the course once, see `seqcourse_grader/kernels.py`), against
 the sandbox's template copy per submission. Dask's figure includes starting the cluster.
 
 ## Every submission's outcome with `course autograde`

@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_tampering import TAMPERING, _first_mistakes  # noqa: E402
 
-from seqcourse.grading.catalogue import load_catalogue, notebook_with  # noqa: E402
-from seqcourse.grading.classroom import grade_notebook, make_template  # noqa: E402
 from seqcourse.paths import REPO_ROOT, lesson_notebook  # noqa: E402
+from seqcourse_grader.catalogue import load_catalogue, notebook_with  # noqa: E402
+from seqcourse_grader.classroom import grade_notebook, make_template  # noqa: E402
 
 
 def main() -> None:
@@ -63,7 +63,7 @@ def main() -> None:
         moved.cells.insert(0, nbformat.v4.new_code_cell(TAMPERING["patch-torch-allclose"]))
         grade("tamper patch-torch-allclose in a cell above setup + wrong answers", moved)
         grade("tamper no-op hidden tests + rebind helpers + wrong answers", notebook_with(
-            aid, wrong, prepend="from seqcourse.grading.hidden_tests import load_hidden\n"
+            aid, wrong, prepend="from seqcourse.hidden_tests import load_hidden\n"
                                 f"h = load_hidden('lesson{aid[:2]}')\n"
                                 "for n in dir(h):\n    if n.startswith('test_'):\n"
                                 "        setattr(h, n, lambda *a, **k: None)\n"

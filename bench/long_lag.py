@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from seqcourse.grading.hidden_tests import load_hidden
+from seqcourse.hidden_tests import load_hidden
 from seqcourse.tasks import ADDING_BASELINE_MSE, train_adding, train_delay
 
 adding_problem = load_hidden("_support").adding_problem

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from seqcourse.grading.nbg import run_lesson_cells
 from seqcourse.timing import time_call
+from seqcourse_grader.nbg import run_lesson_cells
 
 OUT = Path(__file__).resolve().parent / "results" / "lstm_speed.md"
 SIZES = [(32, 20, 64), (64, 30, 128), (64, 50, 256), (128, 50, 512)]  # (B, T, H = E)

@@ -3,7 +3,7 @@ visible tests catch, cascades into other exercises, and later cells a mistake br
 
 Usage: python bench/mistakes_report.py [LESSON ...]   (default: every lesson)
 Writes bench/results/mistakes.md. Each lesson runs its solution notebook once in one kernel and
-follows every catalogued mistake through the rest of it (seqcourse.grading.mistakes).
+follows every catalogued mistake through the rest of it (seqcourse_grader.mistakes).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
-from seqcourse.grading.catalogue import CLASSES, load_catalogue  # noqa: E402
-from seqcourse.grading.mistakes import charge_report, check_mistakes  # noqa: E402
-from seqcourse.grading.nbg import assignments  # noqa: E402
 from seqcourse.paths import REPO_ROOT  # noqa: E402
+from seqcourse_grader.catalogue import CLASSES, load_catalogue  # noqa: E402
+from seqcourse_grader.mistakes import charge_report, check_mistakes  # noqa: E402
+from seqcourse_grader.nbg import assignments  # noqa: E402
 
 OUT = REPO_ROOT / "bench" / "results" / "mistakes.md"
 

@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--run", action="store_true", help="re-run the notebook under the cpu profile first")
     args = parser.parse_args()
     if args.run:
-        subprocess.run([sys.executable, "-m", "seqcourse.cli", "run-solution", LESSON, "--profile", "cpu"], check=True)
+        subprocess.run([sys.executable, "-m", "seqcourse_grader.cli", "run-solution", LESSON, "--profile", "cpu"], check=True)
     nb = json.loads(lesson_notebook(LESSON).read_text(encoding="utf-8"))
     budget = next(ln for ln in _printed(nb, "guard.capture()").splitlines() if ln.startswith("Budget["))
     source = (f"Source: the stored outputs of `solutions/{LESSON}/{LESSON}.ipynb`, produced by `course run-solution "

@@ -29,11 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from seqcourse.grading import submission  # noqa: E402
-from seqcourse.grading.catalogue import student_submission  # noqa: E402
-from seqcourse.grading.classroom import make_template  # noqa: E402
-from seqcourse.grading.result import Limits  # noqa: E402
-from seqcourse.grading.submission import grade_one  # noqa: E402
+from seqcourse_grader import submission  # noqa: E402
+from seqcourse_grader.catalogue import student_submission  # noqa: E402
+from seqcourse_grader.classroom import make_template  # noqa: E402
+from seqcourse_grader.result import Limits  # noqa: E402
+from seqcourse_grader.submission import grade_one  # noqa: E402
 
 AID, NAME = "01-rnn-cell", "01-rnn-cell.ipynb"
 OUT = REPO / "bench" / "results" / "autograde_profile.md"

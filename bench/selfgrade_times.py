@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results" / "selfgrade.md"
 GOAL_S = 20
 
-from seqcourse.grading.catalogue import student_submission  # noqa: E402
-from seqcourse.grading.nbg import assignments  # noqa: E402
+from seqcourse_grader.catalogue import student_submission  # noqa: E402
+from seqcourse_grader.nbg import assignments  # noqa: E402
 
 
 def main() -> None:

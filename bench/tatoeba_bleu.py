@@ -27,9 +27,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse.data import tatoeba
 from seqcourse.env import seed_everything
-from seqcourse.grading.nbg import run_lesson_cells
 from seqcourse.text import Pairs, WordVocab
 from seqcourse.train import exact_match_and_outputs, fit_seq2seq
+from seqcourse_grader.nbg import run_lesson_cells
 
 OUT = Path(__file__).resolve().parent / "results" / "tatoeba_bleu.md"
 

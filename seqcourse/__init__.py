@@ -9,7 +9,7 @@ __all__ = ["Profile", "get_profile", "pick_device", "seed_everything", "__versio
 
 
 def __getattr__(name: str):
-    # Loaded on first use: the grading processes import seqcourse.grading and never need torch.
+    # Loaded on first use: the grading processes (seqcourse_grader) import this package and never need torch.
     if name in __all__:
         from seqcourse import env
 

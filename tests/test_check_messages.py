@@ -8,9 +8,9 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
+from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_type
-from seqcourse.grading import guard
-from seqcourse.grading.selfcheck import error_text
+from seqcourse.selfcheck import error_text
 
 guard.capture()   # the checks need the tamper guard's snapshot, as after a notebook's setup cell
 
@@ -59,7 +59,7 @@ def _run(cells: list[str], grading: bool):
     return nb.cells
 
 
-SETUP = "from seqcourse.grading import guard; guard.capture()\nfrom seqcourse.checks import check_close\nimport torch"
+SETUP = "from seqcourse import guard; guard.capture()\nfrom seqcourse.checks import check_close\nimport torch"
 LEARNER = "def rnn_cell(x):\n    return x @ torch.ones(5, 5)"
 TEST = "x = torch.ones(2, 3)\ncheck_close(x.T, torch.zeros(2, 3), 'the states')\nrnn_cell(x)"
 CRASH = "x = torch.ones(2, 3)\nrnn_cell(x)"

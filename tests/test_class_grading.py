@@ -20,15 +20,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seqcourse.grading.catalogue import load_catalogue, student_submission
-from seqcourse.grading.classroom import grade_class
-from seqcourse.grading.collect import collect_folder, collect_zip
-from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, Course
-from seqcourse.grading.feedback import generate_feedback
-from seqcourse.grading.gradebook import grade_rows
-from seqcourse.grading.reports import export_csv, plot_scores
-from seqcourse.grading.result import Limits
 from seqcourse.paths import REPO_ROOT
+from seqcourse_grader.catalogue import load_catalogue, student_submission
+from seqcourse_grader.classroom import grade_class
+from seqcourse_grader.collect import collect_folder, collect_zip
+from seqcourse_grader.course import STATUS_GRADED, STATUS_REVIEW, Course
+from seqcourse_grader.feedback import generate_feedback
+from seqcourse_grader.gradebook import grade_rows
+from seqcourse_grader.reports import export_csv, plot_scores
+from seqcourse_grader.result import Limits
 
 pytestmark = pytest.mark.pipeline
 AID = "01-rnn-cell"
@@ -72,7 +72,7 @@ def _with_outputs(megabytes: int):
 
 
 def _every_locked_cell_deleted():
-    from seqcourse.grading import cells
+    from seqcourse import cells
 
     nb = student_submission(AID)
     nb.cells = [c for c in nb.cells if not cells.is_locked(c)]
@@ -177,7 +177,7 @@ def graded(tmp_path_factory):
 
 def _dask_worker_of_a_grading_helper() -> int:
     """The pid of a Dask worker process of this test: the parent of a grading helper (the process
-    ``seqcourse.grading.scheduler`` keeps in each worker) that descends from this process."""
+    ``seqcourse_grader.scheduler`` keeps in each worker) that descends from this process."""
     def parent(pid):
         with open(f"/proc/{pid}/stat") as f:
             return int(f.read().rsplit(")", 1)[1].split()[1])
@@ -193,7 +193,7 @@ def _dask_worker_of_a_grading_helper() -> int:
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if b"seqcourse.grading.scheduler" in f.read() and ours(int(entry)):
+                if b"seqcourse_grader.scheduler" in f.read() and ours(int(entry)):
                     helpers[int(entry)] = parent(int(entry))
         except (OSError, ValueError):   # not a process, or it has just ended
             continue
@@ -321,7 +321,7 @@ def test_collect_refuses_names_that_are_not_student_ids(tmp_path):
 
 
 def test_command_line(graded, tmp_path, capsys):
-    from seqcourse.cli import main
+    from seqcourse_grader.cli import main
 
     course, _ = graded
     assert main(["export", AID, "--course", str(course.root), "-o", str(tmp_path / "g.csv")]) == 0

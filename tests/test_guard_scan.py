@@ -5,9 +5,8 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-from seqcourse import checks
-from seqcourse.grading import guard
-from seqcourse.grading.scan import scan_notebook, scan_source
+from seqcourse import checks, guard
+from seqcourse_grader.scan import scan_notebook, scan_source
 
 guard.capture()
 
@@ -42,7 +41,7 @@ def test_replacing_a_watched_function_is_detected(restore, owner, name):
 
 
 def test_hidden_test_functions_are_watched(restore):
-    from seqcourse.grading.hidden_tests import load_hidden
+    from seqcourse.hidden_tests import load_hidden
 
     lesson01 = load_hidden("lesson01")
     restore(lesson01, "test_rnn_cell", lambda f: None)
@@ -94,7 +93,7 @@ def test_check_shape_and_true():
     "torch.Tensor.__eq__ = lambda a, b: True",
     "__builtins__['abs'] = lambda x: 0",
     "import builtins\nbuiltins.all = lambda x: True",
-    "from seqcourse.grading import guard",
+    "from seqcourse import guard",
     "import sys\nsys.modules['torch'].allclose = None",
     "np.testing.assert_allclose = lambda *a, **k: None",
     "hidden.test_rnn_cell = lambda f: None",

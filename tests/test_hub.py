@@ -44,13 +44,13 @@ import nbformat
 import pytest
 from postgres import free_port, postgres  # noqa: F401  (a fixture)
 
-from seqcourse.grading.catalogue import load_catalogue, student_submission
-from seqcourse.grading.collect import collect_folder
-from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW, Course
-from seqcourse.grading.feedback import generate_feedback
-from seqcourse.grading.gradebook import grade_rows
-from seqcourse.grading.reports import export_csv
 from seqcourse.paths import REPO_ROOT
+from seqcourse_grader.catalogue import load_catalogue, student_submission
+from seqcourse_grader.collect import collect_folder
+from seqcourse_grader.course import STATUS_GRADED, STATUS_REVIEW, Course
+from seqcourse_grader.feedback import generate_feedback
+from seqcourse_grader.gradebook import grade_rows
+from seqcourse_grader.reports import export_csv
 
 pytestmark = pytest.mark.pipeline
 BIN = Path(sys.executable).parent
@@ -77,7 +77,7 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "autograder", "grad
 
 def _course_command() -> list[str]:
     script = Path(sys.executable).parent / "course"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "seqcourse.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "seqcourse_grader.cli"]
 
 
 def _tail(text: str, n: int = 3000) -> str:

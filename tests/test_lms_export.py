@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from seqcourse.grading import course as classroom
-from seqcourse.grading import gradebook
-from seqcourse.grading.lms import POINTS_POSSIBLE, canvas_table, read_roster, write_table
+from seqcourse_grader import course as classroom
+from seqcourse_grader import gradebook
+from seqcourse_grader.lms import POINTS_POSSIBLE, canvas_table, read_roster, write_table
 
 ROSTER = Path(__file__).parent / "data" / "canvas_roster.csv"
 AID = "01-rnn-cell"
@@ -106,7 +106,7 @@ def course_dir(tmp_path, monkeypatch):
 
 
 def test_command_line(course_dir, tmp_path, capsys, monkeypatch):
-    from seqcourse.cli import main
+    from seqcourse_grader.cli import main
 
     base, calls = course_dir
     out = tmp_path / "out" / "c.csv"
@@ -125,7 +125,7 @@ def test_command_line(course_dir, tmp_path, capsys, monkeypatch):
 
 
 def test_command_line_errors(course_dir, tmp_path):
-    from seqcourse.cli import main
+    from seqcourse_grader.cli import main
 
     base, calls = course_dir
     with pytest.raises(SystemExit, match="--format canvas needs --roster"):

@@ -5,11 +5,11 @@ import re
 import nbformat
 import pytest
 
-from seqcourse.grading.catalogue import CLASSES, load_catalogue
-from seqcourse.grading.hidden_tests import load_hidden
-from seqcourse.grading.mistakes import charge_report, check_mistakes
-from seqcourse.grading.nbg import assignments
+from seqcourse.hidden_tests import load_hidden
 from seqcourse.paths import lesson_notebook
+from seqcourse_grader.catalogue import CLASSES, load_catalogue
+from seqcourse_grader.mistakes import charge_report, check_mistakes
+from seqcourse_grader.nbg import assignments
 
 pytestmark = pytest.mark.pipeline
 LESSONS = assignments()

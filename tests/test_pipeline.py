@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from seqcourse.cli import release_differences
-from seqcourse.grading.catalogue import load_catalogue, notebook_with
-from seqcourse.grading.classroom import grade_notebook
-from seqcourse.grading.nbg import assignments
 from seqcourse.paths import REPO_ROOT, lesson_notebook
+from seqcourse_grader.catalogue import load_catalogue, notebook_with
+from seqcourse_grader.classroom import grade_notebook
+from seqcourse_grader.cli import release_differences
+from seqcourse_grader.nbg import assignments
 
 pytestmark = pytest.mark.pipeline
 LESSONS = assignments()
@@ -135,10 +135,9 @@ def test_selfgrade_works_without_an_activated_venv(tmp_path):
 
 def test_selfgrade_prints_nbgrader_s_real_error(tmp_path, monkeypatch):
     """When nbgrader fails, the learner reads its actual error, not "see the above traceback"."""
-    from seqcourse.cli import main
-
     # a Python whose folder holds no `alembic`, and a PATH without one: nbgrader cannot make a gradebook
-    from seqcourse.grading import classroom
+    from seqcourse_grader import classroom
+    from seqcourse_grader.cli import main
 
     monkeypatch.setenv("PATH", UNACTIVATED_PATH)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "nowhere" / "python"))
@@ -151,7 +150,7 @@ def test_selfgrade_prints_nbgrader_s_real_error(tmp_path, monkeypatch):
 
 
 def test_selfgrade_refuses_a_broken_notebook_clearly(tmp_path, capsys):
-    from seqcourse.cli import main
+    from seqcourse_grader.cli import main
 
     broken = tmp_path / "01-rnn-cell" / "01-rnn-cell.ipynb"
     broken.parent.mkdir()

@@ -6,11 +6,11 @@ nbgrader, is in tests/test_class_grading.py for lesson 01.)"""
 import nbformat
 import pytest
 
-from seqcourse.grading import cells
-from seqcourse.grading.catalogue import student_submission
-from seqcourse.grading.nbg import assignments
-from seqcourse.grading.precheck import precheck, restore_locked_cells
+from seqcourse import cells
 from seqcourse.paths import lesson_notebook
+from seqcourse_grader.catalogue import student_submission
+from seqcourse_grader.nbg import assignments
+from seqcourse_grader.precheck import precheck, restore_locked_cells
 
 
 def _release(aid):

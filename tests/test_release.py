@@ -9,10 +9,10 @@ import nbformat
 import pytest
 import torch
 
-from seqcourse.grading import cells
-from seqcourse.grading.hidden_tests import load_hidden
-from seqcourse.grading.reuse import TAG, reveal_table, sync_given, without_markers
+from seqcourse import cells
+from seqcourse.hidden_tests import load_hidden
 from seqcourse.paths import REPO_ROOT, lesson_notebook
+from seqcourse_grader.reuse import TAG, reveal_table, sync_given, without_markers
 
 
 def _copy_solutions(tmp_path):
@@ -78,7 +78,7 @@ def test_readme_says_what_each_lessons_given_code_reveals():
     block = re.search(r"<!-- reveals:[^\n]*-->\n(.*?)\n<!-- /reveals -->", readme, re.S)
     assert block, "README.md lost its <!-- reveals --> block"
     assert block.group(1).strip() == reveal_table(), \
-        "README's table of revealed answers is out of date: paste seqcourse.grading.reuse.reveal_table()"
+        "README's table of revealed answers is out of date: paste seqcourse_grader.reuse.reveal_table()"
 
 
 def test_stored_progress_bars_show_their_final_state():
@@ -86,9 +86,9 @@ def test_stored_progress_bars_show_their_final_state():
     its bars as their final text instead (``course run-solution`` does it)."""
     import nbformat
 
-    from seqcourse.grading.nbg import assignments
-    from seqcourse.grading.outputs import finalize_progress_bars, live_widgets
     from seqcourse.paths import lesson_notebook
+    from seqcourse_grader.nbg import assignments
+    from seqcourse_grader.outputs import finalize_progress_bars, live_widgets
 
     for aid in assignments():
         nb = nbformat.read(lesson_notebook(aid), as_version=4)

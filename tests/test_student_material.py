@@ -20,9 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seqcourse.grading.edition import FORBIDDEN, build_student_edition, forbidden_hits
-from seqcourse.grading.reuse import without_markers
 from seqcourse.paths import REPO_ROOT
+from seqcourse_grader.edition import FORBIDDEN, build_student_edition, forbidden_hits
+from seqcourse_grader.reuse import without_markers
 
 HIDDEN_MODULES = sorted(p.stem for p in (REPO_ROOT / "autograder" / "hidden" / "seqcourse_hidden").glob("lesson*.py"))
 
@@ -176,7 +176,7 @@ for path in sorted(sys.argv[1:]):
     exec(compile(setup.source, path + " setup", "exec"), {"__name__": "__main__"})
     print("SETUP OK", os.path.basename(path), flush=True)
 import seqcourse
-from seqcourse.grading import hidden_tests
+from seqcourse import hidden_tests
 print("PACKAGE", os.path.dirname(seqcourse.__file__))
 try:
     hidden_tests.load_hidden("lesson01")
@@ -215,7 +215,7 @@ def test_the_edition_installs_and_runs_in_a_fresh_venv(edition, tmp_path):
 
 
 def test_selfgrade_in_the_full_course_still_uses_the_hidden_tests():
-    from seqcourse.grading.hidden_tests import available, load_hidden
+    from seqcourse.hidden_tests import available, load_hidden
 
     assert available()
     assert load_hidden("lesson01").__name__ == "seqcourse_hidden.lesson01"

@@ -6,8 +6,8 @@ every test cell, and the static scan marks module patches "needs review".
 
 import pytest
 
-from seqcourse.grading.catalogue import load_catalogue, notebook_with
-from seqcourse.grading.classroom import grade_notebook
+from seqcourse_grader.catalogue import load_catalogue, notebook_with
+from seqcourse_grader.classroom import grade_notebook
 
 pytestmark = pytest.mark.pipeline
 
@@ -62,7 +62,7 @@ def test_replacing_hidden_tests_is_flagged_for_review():
     Every name a test cell looks up can be rebound by code in the same kernel, so the runtime
     guard cannot stop this one; the static scan must flag it, and the grader must review it.
     """
-    attack = ("from seqcourse.grading.hidden_tests import load_hidden; h = load_hidden('lesson01')\n"
+    attack = ("from seqcourse.hidden_tests import load_hidden; h = load_hidden('lesson01')\n"
               "for n in dir(h):\n"
               "    if n.startswith('test_'):\n"
               "        setattr(h, n, lambda *a, **k: None)\n"

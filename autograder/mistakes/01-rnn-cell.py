@@ -1,6 +1,6 @@
 """Plausible wrong answers for lesson 01. Each must lose points (tests/test_mistakes.py)."""
 
-from seqcourse.grading.catalogue import Mistake
+from seqcourse_grader.catalogue import Mistake
 
 # Shared openings of several wrong answers below; only what follows them differs.
 _SURNAME_INIT = """

@@ -1,6 +1,6 @@
 """Plausible wrong answers for lesson 02. Each must lose points (tests/test_mistakes.py)."""
 
-from seqcourse.grading.catalogue import Mistake
+from seqcourse_grader.catalogue import Mistake
 
 
 def _bptt(carry: str = "delta_a @ U.T", delta_a: str = "delta * (1 - states[:, t] ** 2)",

@@ -1,7 +1,7 @@
 """Plausible wrong answers for lesson 04, each filed under its class (``kind``). Each must lose points in
 its own exercise and nowhere else (tests/test_mistakes.py)."""
 
-from seqcourse.grading.catalogue import Mistake
+from seqcourse_grader.catalogue import Mistake
 
 _MASK = """
 def length_mask(lengths, T):

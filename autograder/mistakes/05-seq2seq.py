@@ -1,7 +1,7 @@
 """Plausible wrong answers for lesson 05. Each must lose points in its own exercise only
-(tests/test_mistakes.py); ``kind`` is its class (seqcourse.grading.catalogue.CLASSES)."""
+(tests/test_mistakes.py); ``kind`` is its class (seqcourse_grader.catalogue.CLASSES)."""
 
-from seqcourse.grading.catalogue import Mistake
+from seqcourse_grader.catalogue import Mistake
 
 
 def _forcing(dec_in="torch.cat([torch.full((B, 1), bos_id, dtype=tgt.dtype, device=tgt.device), tgt], dim=1)",

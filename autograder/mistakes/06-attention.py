@@ -1,7 +1,7 @@
 """Plausible wrong answers for lesson 06. Each must lose points in its own exercise and in no other
-(tests/test_mistakes.py); ``kind`` is its class (seqcourse.grading.catalogue.CLASSES)."""
+(tests/test_mistakes.py); ``kind`` is its class (seqcourse_grader.catalogue.CLASSES)."""
 
-from seqcourse.grading.catalogue import Mistake
+from seqcourse_grader.catalogue import Mistake
 
 
 def _scores(dot="(keys @ query.unsqueeze(-1)).squeeze(-1)",

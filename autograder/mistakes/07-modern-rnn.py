@@ -1,7 +1,7 @@
 """Plausible wrong answers for lesson 07, each filed under its class (``kind``). Each must lose points in
 its own exercise and nowhere else (tests/test_mistakes.py)."""
 
-from seqcourse.grading.catalogue import Mistake
+from seqcourse_grader.catalogue import Mistake
 
 
 def _la(parallel_mask="torch.ones(T, T, dtype=torch.bool, device=q.device).tril()",

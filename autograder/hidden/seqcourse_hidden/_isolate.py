@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from seqcourse.grading import cells
+from seqcourse import cells
 from seqcourse.paths import lesson_notebook
 
 _MISSING = object()

@@ -24,8 +24,8 @@ import math
 import torch
 from torch import nn
 
+from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true
-from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._isolate import fails as _failure
 from seqcourse_hidden._support import check_unchanged as _check_unchanged

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_true
-from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import adding_problem as _adding_problem
 

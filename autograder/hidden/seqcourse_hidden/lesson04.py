@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_true, check_type
-from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.

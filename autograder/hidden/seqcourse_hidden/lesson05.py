@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true, check_type
-from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import call as checked_call
 

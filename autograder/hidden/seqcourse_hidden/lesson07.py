@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_finite, check_shape, check_true
-from seqcourse.grading import guard
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import adding_problem as _adding_problem
 from seqcourse_hidden._support import call, check_unchanged, snapshot

@@ -130,7 +130,7 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugge
 def run_lesson_cells(assignment: str, grade_ids: list[str], namespace: dict) -> dict:
     """Execute the solution notebook's cells named ``grade_ids`` (in notebook order) in
     ``namespace`` and return it: benchmarks measure the lesson's own code this way."""
-    from seqcourse.grading.cells import run_cells
+    from seqcourse.cells import run_cells
 
     nb = nbformat.read(lesson_notebook(assignment), as_version=4)
     return run_cells(nb, grade_ids, namespace, label=f"{assignment}'s solution notebook")

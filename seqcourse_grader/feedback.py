@@ -16,9 +16,9 @@ from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests
 
-from seqcourse.grading import cells
-from seqcourse.grading.collect import EXCHANGE_FILES
-from seqcourse.grading.course import Course
+from seqcourse import cells
+from seqcourse_grader.collect import EXCHANGE_FILES
+from seqcourse_grader.course import Course
 
 
 class ClearInstructorHiddenTests(ClearHiddenTests):
@@ -47,8 +47,8 @@ def generate_feedback(course: Course, aid: str, students: list[str] | None = Non
     submitted/, and only while the notebook there is still the one that was graded: a student whose
     submission changed after grading gets no feedback until it is graded again.
     """
-    from seqcourse.grading.gradebook import graded_hashes
-    from seqcourse.grading.nbg import nbgrader_api, nbgrader_error, quiet
+    from seqcourse_grader.gradebook import graded_hashes
+    from seqcourse_grader.nbg import nbgrader_api, nbgrader_error, quiet
 
     api = nbgrader_api(course.config)
     if students is None:

@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from seqcourse.grading.course import Course
+from seqcourse_grader.course import Course
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 # What nbgrader's exchange puts next to a submitted notebook (`nbgrader submit`, then `collect`).
@@ -52,7 +52,7 @@ def collect_zip(course: Course, aid: str, archive: Path | str, regexp: str = DEF
     regular expression names ``student_id`` and ``file_id`` in each file name."""
     from nbgrader.apps import ZipCollectApp
 
-    from seqcourse.grading.nbg import quiet
+    from seqcourse_grader.nbg import quiet
 
     archive = Path(archive)
     if not archive.is_file():

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.grading import cells
-from seqcourse.grading.course import Course
-from seqcourse.grading.result import Result
+from seqcourse import cells
+from seqcourse_grader.course import Course
+from seqcourse_grader.result import Result
 
 STATUS_TABLE = "seqcourse_grading"
 

@@ -1,11 +1,11 @@
 """Grading one submission: a private copy of the class template, nbgrader's autograde in a forked
-process, a sandboxed kernel (:mod:`seqcourse.grading.kernels`), limits and time-outs, and a
+process, a sandboxed kernel (:mod:`seqcourse_grader.kernels`), limits and time-outs, and a
 :class:`Result` that always has a status.
 
 :func:`grade_one` takes a *task*, a plain dict that carries everything as bytes (the submission's
 files and the zipped class template), so it runs the same in a local process pool and on a Dask
 worker on another machine, and returns the :class:`Result` with the autograded notebook in it.
-Only the caller writes to the course (see :mod:`seqcourse.grading.gradebook`).
+Only the caller writes to the course (see :mod:`seqcourse_grader.gradebook`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.grading import cells
-from seqcourse.grading.collect import choose_notebook
-from seqcourse.grading.course import repository_paths
-from seqcourse.grading.kernels import KERNEL_NAME, write_kernelspec, zygote
-from seqcourse.grading.precheck import inspect_outputs, precheck, tamper_guard_failed
-from seqcourse.grading.result import Limits, Result
+from seqcourse import cells
+from seqcourse_grader.collect import choose_notebook
+from seqcourse_grader.course import repository_paths
+from seqcourse_grader.kernels import KERNEL_NAME, write_kernelspec, zygote
+from seqcourse_grader.precheck import inspect_outputs, precheck, tamper_guard_failed
+from seqcourse_grader.result import Limits, Result
 
 # ------------------------------------------------------------------------------ the worker's side
 _TEMPLATES: dict[str, Path] = {}
@@ -63,7 +63,7 @@ def _autograde_child(root: str, aid: str, student: str, jupyter_path: str, cell_
     """Runs in a forked process (its own process group, so a time-out kills all of it)."""
     os.setsid()
     os.environ["JUPYTER_PATH"] = jupyter_path + os.pathsep + os.environ.get("JUPYTER_PATH", "")
-    from seqcourse.grading.nbg import course_config, nbgrader_api, quiet
+    from seqcourse_grader.nbg import course_config, nbgrader_api, quiet
 
     config = course_config(root)
     config.Execute.kernel_name = KERNEL_NAME
@@ -166,12 +166,12 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
         if "DeadKernelError" in text or "ernel died" in text:
             result.review("the kernel died (os._exit, a crash, or the memory or CPU limit); no score recorded")
         else:
-            from seqcourse.grading.nbg import last_error
+            from seqcourse_grader.nbg import last_error
 
             result.review(f"nbgrader could not grade it: {last_error(text)}")
         return
     _read_grades(result, graded, work, aid, name, student)
-    from seqcourse.grading.scan import scan_notebook
+    from seqcourse_grader.scan import scan_notebook
 
     for finding in scan_notebook(checked.nb):
         result.review(f"code that changes the library or test helpers: {finding}")
@@ -180,7 +180,7 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
 def _read_grades(result: Result, graded: Path, work: Path, aid: str, name: str, student: str) -> None:
     from nbgrader.api import Gradebook
 
-    from seqcourse.grading.selfcheck import error_text
+    from seqcourse.selfcheck import error_text
 
     result.autograded = graded.read_bytes()
     graded_nb = nbformat.reads(result.autograded.decode(), as_version=4)

@@ -19,7 +19,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqcourse.grading.course import STATUS_GRADED
+from seqcourse_grader.course import STATUS_GRADED
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "    Points Possible"  # the Student cell of Canvas's own second row

@@ -2,11 +2,11 @@
 
 Starting a kernel for every submission costs seconds before the learner's first line runs: Python,
 ipykernel, torch, matplotlib and the course's library are imported again each time. A *zygote*
-(``python -m seqcourse.grading.kernels SOCKET``) imports them once, before any submission code
+(``python -m seqcourse_grader.kernels SOCKET``) imports them once, before any submission code
 exists, and then forks one kernel per submission. The kernelspec's process is a tiny launcher
-(:mod:`seqcourse.grading._kernel_launcher`) that asks the zygote for a kernel and relays signals
+(:mod:`seqcourse_grader._kernel_launcher`) that asks the zygote for a kernel and relays signals
 to it, so nbclient and nbgrader drive it as any kernel. Each forked kernel applies its own
-submission's sandbox (:mod:`seqcourse.grading.sandbox`: limits and the audit hook) before it runs
+submission's sandbox (:mod:`seqcourse_grader.sandbox`: limits and the audit hook) before it runs
 a cell, and exits when its launcher does. A kernel is a fresh fork of a zygote that never ran
 submission code, so nothing passes from one submission to the next.
 """
@@ -31,7 +31,7 @@ LAUNCHER = Path(__file__).with_name("_kernel_launcher.py")
 PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo",
            "matplotlib.pyplot", "matplotlib.font_manager", "tqdm.auto", "seqcourse", "seqcourse.env", "seqcourse.checks",
            "seqcourse.train", "seqcourse.text", "seqcourse.plots", "seqcourse.tasks", "seqcourse.data.surnames",
-           "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.grading.guard", "babel.dates", "sacrebleu")
+           "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.guard", "babel.dates", "sacrebleu")
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
               "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_DISABLE": "1"}
 
@@ -41,7 +41,7 @@ def write_kernelspec(jupyter_dir: Path, policy: Path, zygote: str | None, thread
     ``threads``: torch's threads in the kernel (one per kernel when a class fills every core)."""
     spec = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-S", str(LAUNCHER)] if zygote else [sys.executable, "-m", "seqcourse.grading.sandbox"]
+    argv = [sys.executable, "-S", str(LAUNCHER)] if zygote else [sys.executable, "-m", "seqcourse_grader.sandbox"]
     env = {**KERNEL_ENV, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "SEQCOURSE_SANDBOX_POLICY": str(policy)}
     if zygote:
@@ -65,7 +65,7 @@ def zygote() -> str | None:
         path = os.path.join(folder, "kernels.sock")
         log = open(os.path.join(folder, "zygote.log"), "ab")   # noqa: SIM115 (lives with the zygote)
         # stdin is the zygote's lifeline: it exits when this worker does.
-        proc = subprocess.Popen([sys.executable, "-m", "seqcourse.grading.kernels", path],
+        proc = subprocess.Popen([sys.executable, "-m", "seqcourse_grader.kernels", path],
                                 stdin=subprocess.PIPE, stdout=log, stderr=log, env={**os.environ, **KERNEL_ENV})
         Path(path + ".pid").write_text(str(proc.pid))   # launchers wait only while it lives
         _ZYGOTE.update(proc=proc, path=path)
@@ -86,7 +86,7 @@ def _preload() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-    from seqcourse.grading.hidden_tests import seal
+    from seqcourse.hidden_tests import seal
 
     seal()
 
@@ -110,7 +110,7 @@ def _kernel(conn: socket.socket, request: dict) -> None:
         import torch
         from ipykernel import kernelapp
 
-        from seqcourse.grading.sandbox import install_from_env
+        from seqcourse_grader.sandbox import install_from_env
 
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))   # read at import, in the zygote
         install_from_env()

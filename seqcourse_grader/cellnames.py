@@ -1,5 +1,5 @@
 """Which names a notebook cell reads from the cells before it, and which it binds: the data flow
-the mistakes runner follows a mistake along (:mod:`seqcourse.grading.mistakes`)."""
+the mistakes runner follows a mistake along (:mod:`seqcourse_grader.mistakes`)."""
 
 from __future__ import annotations
 

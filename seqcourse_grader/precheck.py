@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from seqcourse.grading import cells
+from seqcourse import cells
 
 # nbgrader's region markers (its default delimiters); in a student's own cells they are only text.
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",

@@ -1,4 +1,4 @@
-"""The check that each catalogued mistake (:mod:`seqcourse.grading.catalogue`) costs points in its
+"""The check that each catalogued mistake (:mod:`seqcourse_grader.catalogue`) costs points in its
 own exercise and nowhere else.
 
 One kernel runs the solution notebook once. At each solution cell it first tries that cell's
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.grading import cells as nbcells
-from seqcourse.grading.catalogue import Mistake, load_catalogue
-from seqcourse.grading.cellnames import EVERYTHING, cell_names, reads_shrunk_budget, source_names
+from seqcourse import cells as nbcells
 from seqcourse.paths import lesson_notebook
+from seqcourse_grader.catalogue import Mistake, load_catalogue
+from seqcourse_grader.cellnames import EVERYTHING, cell_names, reads_shrunk_budget, source_names
 
 SHRUNK_BATCHES = 3
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"

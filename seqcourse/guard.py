@@ -5,7 +5,7 @@ helper a test calls. This module snapshots the objects behind the names that tes
 first time it is imported, which is in the notebook's locked setup cell, before any student
 cell runs. ``verify()`` compares every name with its snapshot and fails with a clear message.
 It is one layer of three: the checks in :mod:`seqcourse.checks` use the captured references
-themselves, and :mod:`seqcourse.grading.scan` flags such assignments statically.
+themselves, and :mod:`seqcourse_grader.scan` flags such assignments statically.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ _WATCHED: dict[str, tuple[str, ...]] = {
                         "train", "zero_grad"),
     "seqcourse.checks": ("check_close", "check_shape", "check_true", "check_type", "check_finite",
                          "CheckError", "_fail", "_close", "_prepare"),
-    "seqcourse.grading.guard": ("verify", "replaced", "capture", "_get", "_resolve"),
-    "seqcourse.grading.hidden_tests": ("load_hidden", "_package"),
+    "seqcourse.guard": ("verify", "replaced", "capture", "_get", "_resolve"),
+    "seqcourse.hidden_tests": ("load_hidden", "_package"),
     "seqcourse.train": ("evaluate", "fit", "confusion_matrix"),
 }
 
@@ -78,7 +78,7 @@ def _get(owner, name):
 
 def _hidden_modules() -> dict[str, tuple[str, ...]]:
     """The names in the hidden-test modules that tests rely on (none in a student edition)."""
-    from seqcourse.grading.hidden_tests import all_modules
+    from seqcourse.hidden_tests import all_modules
 
     out = {}
     for module in all_modules():

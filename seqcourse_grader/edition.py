@@ -18,12 +18,11 @@ from seqcourse.paths import REPO_ROOT
 # The repository's files a student gets, as they are (folders are copied whole).
 COPIED = ["lessons", "seqcourse", "datasets", "environment.yml", "constraints.txt", "LICENSE"]
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", ".*")
-# A student's library keeps, of the grading tools, only what the lessons import and `course check`
-# (a list of what stays, so a new instructor's module is left out without anyone remembering to).
-STUDENT_GRADING = ["__init__.py", "cells.py", "guard.py", "hidden_tests.py", "selfcheck.py"]
+# `seqcourse/` is the student's package whole (checks, tamper guard, `course check`); the grader
+# (`seqcourse_grader/`) is a package of its own that is never copied, so no grading module can slip in.
 # Text that must never reach a student: solution and hidden-test markers, hidden modules' names.
 FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-             "seqcourse_hidden."]
+             "seqcourse_hidden.", "from seqcourse_grader", "import seqcourse_grader"]
 STUDENT_CONFIG = REPO_ROOT / "autograder" / "student_nbgrader_config.py"
 
 
@@ -35,9 +34,17 @@ def _lessons_table() -> str:
 
 
 def _pyproject() -> str:
-    """pyproject.toml without the course's own test settings (they name files a student lacks)."""
+    """pyproject.toml for the student's package alone: the student's ``course`` command, only
+    ``seqcourse`` installed, and none of the course's own test settings (they name files a student
+    lacks)."""
     text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    return re.sub(r"\n\[tool\.pytest\.ini_options\]\n.*?(?=\n\[|\Z)", "\n", text, flags=re.S)
+    text = re.sub(r"\n\[tool\.pytest\.ini_options\]\n.*?(?=\n\[|\Z)", "\n", text, flags=re.S)
+    text, scripts = re.subn(r'course = "seqcourse_grader\.cli:main"', 'course = "seqcourse.cli:main"', text)
+    text, packages = re.subn(r"include = \[[^\]]*\]", 'include = ["seqcourse", "seqcourse.*"]', text)
+    if scripts != 1 or packages != 1:
+        raise RuntimeError("pyproject.toml no longer names the grader's command and packages as the "
+                           "student edition expects: update seqcourse_grader/edition.py")
+    return text
 
 
 README = """\
@@ -130,9 +137,6 @@ def build_student_edition(out: Path | str) -> Path:
             shutil.copytree(src, out / name, ignore=SKIPPED)
         else:
             shutil.copy2(src, out / name)
-    for path in (out / "seqcourse" / "grading").iterdir():
-        if path.name not in STUDENT_GRADING:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
     (out / "pyproject.toml").write_text(_pyproject(), encoding="utf-8")
     (out / "README.md").write_text(README.format(lessons=_lessons_table()), encoding="utf-8")
     if STUDENT_CONFIG.is_file():

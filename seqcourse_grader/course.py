@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqcourse.grading.nbg import course_config
 from seqcourse.paths import REPO_ROOT
+from seqcourse_grader.nbg import course_config
 
 STATUS_GRADED = "graded"
 STATUS_REVIEW = "needs review"

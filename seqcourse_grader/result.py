@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from seqcourse.grading.course import STATUS_GRADED, STATUS_REVIEW
+from seqcourse_grader.course import STATUS_GRADED, STATUS_REVIEW
 
 
 @dataclass(frozen=True)

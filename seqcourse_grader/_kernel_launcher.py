@@ -13,7 +13,7 @@ import time
 
 
 def _fallback():
-    os.execv(sys.executable, [sys.executable, "-m", "seqcourse.grading.sandbox", *sys.argv[1:]])
+    os.execv(sys.executable, [sys.executable, "-m", "seqcourse_grader.sandbox", *sys.argv[1:]])
 
 
 def _starting(path):

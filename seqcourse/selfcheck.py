@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.grading import cells
+from seqcourse import cells
 
 HIDDEN_NOTE = ("Hidden tests run when your work is graded: they try more cases (other shapes, "
                "dtypes and edge cases stated in each exercise), so passing every visible test is "

@@ -1,7 +1,7 @@
 """The kernel that runs a submission while it is graded: resource limits and a Python audit hook.
 
-Started as ``python -m seqcourse.grading.sandbox -f CONNECTION_FILE`` from the grading kernelspec
-(see :mod:`seqcourse.grading.classroom`). Before the kernel runs any cell, this module sets
+Started as ``python -m seqcourse_grader.sandbox -f CONNECTION_FILE`` from the grading kernelspec
+(see :mod:`seqcourse_grader.classroom`). Before the kernel runs any cell, this module sets
 operating-system limits (``setrlimit``, as ``prlimit`` would): address space, CPU seconds, file
 size, open files and, for a non-root user, processes. Then it installs an audit hook (PEP 578)
 that refuses, with a ``PermissionError`` the student sees and a line in the grader's log:
@@ -166,7 +166,7 @@ def main() -> None:
 
         # The hidden tests live in the course's autograder/ folder, which the hook locks away
         # from the submission: import them now, so the notebook's hidden-test cells find them.
-        from seqcourse.grading.hidden_tests import seal
+        from seqcourse.hidden_tests import seal
 
         seal()
     install_from_env()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqcourse.grading.course import STATUS_GRADED, Course
-from seqcourse.grading.gradebook import grade_rows
+from seqcourse_grader.course import STATUS_GRADED, Course
+from seqcourse_grader.gradebook import grade_rows
 
 
 def export_csv(course: Course, aid: str, path: Path | str) -> Path:

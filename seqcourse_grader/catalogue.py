@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.grading import cells as nbcells
+from seqcourse import cells as nbcells
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CATALOGUE_DIR = REPO_ROOT / "autograder" / "mistakes"

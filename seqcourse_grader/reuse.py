@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from seqcourse.grading import cells
+from seqcourse import cells
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 TAG = "reused-later"

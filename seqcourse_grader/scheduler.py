@@ -1,7 +1,7 @@
 """Where grading tasks run: a local process pool, or a Dask cluster (``LocalCluster`` or an existing
 scheduler at ``tcp://HOST:8786``).
 
-Either way a task (see :func:`seqcourse.grading.submission.grade_one`) carries its submission's
+Either way a task (see :func:`seqcourse_grader.submission.grade_one`) carries its submission's
 bytes and the zipped class template, and comes back as a :class:`Result` with the autograded
 notebook; the caller alone writes the gradebook, through ``on_result``, as results arrive. A worker
 that dies is retried once; the second loss is recorded as "needs review", so every task ends with
@@ -24,8 +24,12 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from seqcourse.grading.result import Result
-from seqcourse.grading.submission import grade_one
+from seqcourse_grader import quick_nbformat
+
+quick_nbformat()   # every process that imports this one grades (the CLI, pool workers, helpers)
+
+from seqcourse_grader.result import Result  # noqa: E402 (after quick_nbformat: it imports nbformat)
+from seqcourse_grader.submission import grade_one  # noqa: E402
 
 LOST_TWICE = "the grading worker died twice on this submission"
 WORKER_LOST = "grading worker lost"
@@ -59,7 +63,7 @@ def _made(template: bytes | Callable[[], bytes]) -> bytes:
 
 def _warm() -> None:
     """A worker's first act: start its kernel zygote, which imports while the template is made."""
-    from seqcourse.grading.kernels import zygote
+    from seqcourse_grader.kernels import zygote
 
     zygote()
 
@@ -110,7 +114,7 @@ class _Helper:
     subprocess may. Tasks and results travel as length-prefixed pickles over its stdin/stdout."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "seqcourse.grading.scheduler"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "seqcourse_grader.scheduler"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def grade(self, task: dict) -> Result:
@@ -155,8 +159,8 @@ def grade_on_worker(task: dict, template: bytes) -> Result:
 
 
 def _serve_helper() -> None:
-    """``python -m seqcourse.grading.scheduler``: the helper's loop (stdout carries only results)."""
-    from seqcourse.grading.kernels import zygote
+    """``python -m seqcourse_grader.scheduler``: the helper's loop (stdout carries only results)."""
+    from seqcourse_grader.kernels import zygote
 
     tasks, results = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from seqcourse.grading import cells
+from seqcourse import cells
 
 _ALWAYS_MODULES = {"torch", "np", "numpy", "nn", "F", "math", "builtins", "sys", "seqcourse",
                    "guard", "checks", "os", "random", "matplotlib", "plt"}
@@ -161,9 +161,10 @@ def scan_source(source: str, cell: str = "cell", modules: set[str] | None = None
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mod = node.module if isinstance(node, ast.ImportFrom) else None
             names = [a.name for a in node.names]
-            if (mod or "").startswith(("seqcourse.grading", "seqcourse_hidden", "IPython")) or any(
-                    n.startswith(("seqcourse.grading", "seqcourse_hidden", "IPython", "builtins", "ctypes", "gc"))
-                    for n in names):
+            grading = ("seqcourse_grader", "seqcourse.hidden_tests", "seqcourse.guard", "seqcourse_hidden", "IPython")
+            if (mod or "").startswith(grading) or any(
+                    n.startswith((*grading, "builtins", "ctypes", "gc")) for n in names) or (
+                    mod == "seqcourse" and {"guard", "hidden_tests"} & set(names)):
                 flag(node, f"imports {mod or ', '.join(names)}")
     return sorted(set(out), key=lambda f: (f.cell, f.line, f.what))
 
