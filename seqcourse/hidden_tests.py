@@ -1,91 +1,96 @@
-"""Finds the hidden tests, which live with the instructor, never in this package.
+"""The hidden tests' handle in a notebook: ``hidden``.
 
-The hidden tests (``autograder/hidden/seqcourse_hidden/lessonNN.py`` in the full course repository)
-hold reference answers, so they are not part of the installed ``seqcourse`` package or of the
-student edition. A notebook's hidden-test block loads them with ``load_hidden(lesson)``, which
-finds them:
+A graded cell of the instructor's edition holds two hidden blocks; nbgrader strips both from what a
+student gets. The first starts the cell and isolates its exercise, the last runs the hidden tests::
 
-1. already imported or on ``sys.path`` (the grading sandbox imports them before it locks the
-   course's files away from the submission);
-2. in ``autograder/hidden/`` of the repository this package was installed from (``course
-   autograde``, ``course selfgrade``, ``nbgrader autograde`` and nbval, run in the full course);
-3. nowhere: a clear error, since hidden tests only run when work is graded.
+    from seqcourse.hidden_tests import hidden; hidden.start("01-rnn-cell", "test_rnn_cell", globals())
+    ...  the visible tests ...
+    hidden.test_rnn_cell(rnn_cell)          # or hidden.done() in a cell without hidden tests
+
+The hidden tests hold the reference answers, so they are not in this package or in the student
+edition. Where they run:
+
+- **in the grading sandbox** (``course autograde``, ``course selfgrade``): every call goes through
+  one audit event (``sys.audit``, PEP 578) to the sandbox's vault, which lives only inside the
+  sandbox's audit hook: no module, global or object the learner's code can reach holds the hidden
+  tests or the reference answers. The vault checks that each call comes from the graded cell it
+  belongs to, in the release's order, and witnesses each cell that runs to its end;
+- **in the full course without a sandbox** (nbval on ``solutions/``, the mistakes runner, a
+  notebook opened in the repository): from ``autograder/hidden/``, in this process;
+- **nowhere else**: a clear error, since hidden tests run only when work is graded.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 import sys
 
 from seqcourse.paths import REPO_ROOT
 
 PACKAGE = "seqcourse_hidden"
 HIDDEN_DIR = REPO_ROOT / "autograder" / "hidden"
+EVENT = "seqcourse.grader"   # the audit event the sandbox's vault answers
+_audit = sys.audit            # kept: a learner who replaces sys.audit cannot reroute the calls
 
 
 class HiddenTestsUnavailable(ImportError):
     """The hidden tests are not here: this is a student edition or an installed package."""
 
 
-def _importable() -> bool:
-    """Already imported, or on ``sys.path`` (the grading sandbox sealed them, or PYTHONPATH)."""
-    return PACKAGE in sys.modules or importlib.util.find_spec(PACKAGE) is not None
-
-
 def available() -> bool:
-    """True where the hidden tests can be imported (the full course repository, or grading)."""
-    return _importable() or (HIDDEN_DIR / PACKAGE / "__init__.py").is_file()
+    """True where the hidden tests can be imported (the full course repository)."""
+    return (HIDDEN_DIR / PACKAGE / "__init__.py").is_file()
 
 
 def _package():
-    if not _importable():
+    if PACKAGE not in sys.modules:
         if not available():
             raise HiddenTestsUnavailable(
                 "The hidden tests are not part of the student edition: they run when your work is "
                 "graded. The visible tests in your notebook check the same ideas on small cases.")
-        sys.path.insert(0, str(HIDDEN_DIR))
+        if str(HIDDEN_DIR) not in sys.path:
+            sys.path.insert(0, str(HIDDEN_DIR))
     return importlib.import_module(PACKAGE)
 
 
 def load_hidden(lesson: str):
-    """The hidden-test module of a lesson, e.g. ``load_hidden("lesson01")``."""
-    package = _package()
-    return importlib.import_module(f"{package.__name__}.{lesson}")
+    """The hidden-test module of a lesson (``"lesson01"``), for the instructor's own tools; graded
+    cells use ``hidden`` instead."""
+    return importlib.import_module(f"{_package().__name__}.{lesson}")
 
 
-_ALL: list = []
+def ask(op: str, *args):
+    """One request to the grader: the sandbox's vault where there is one, else the hidden tests
+    of this repository, in this process."""
+    box: list = []
+    _audit(EVENT, op, args, box)
+    if box:
+        return box[0]
+    return _package().direct_vault().handle(op, args, sys._getframe(0))
 
 
-def all_modules() -> list:
-    """Every hidden-test module, imported; empty where the hidden tests are not available.
+class _Hidden:
+    """``hidden`` in a graded cell: ``start`` isolates the cell's exercise, ``done`` closes a cell
+    without hidden tests, and any other name runs that hidden test (``hidden.test_rnn_cell(f)``)."""
 
-    The list is kept after the first call: the grading sandbox calls this before it locks the
-    course's files, and the tamper guard calls it again later without listing the folder."""
-    if not _ALL and available():
-        package = _package()
-        _ALL.extend(importlib.import_module(f"{package.__name__}.{info.name}")
-                    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name))
-    return list(_ALL)
+    def start(self, assignment: str, grade_id: str, namespace: dict) -> None:
+        ask("start", assignment, grade_id, namespace)
+
+    def done(self) -> None:
+        ask("done")
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def run_hidden_test(*args, **kwargs):
+            return ask("call", name, args, kwargs)
+
+        run_hidden_test.__name__ = name
+        return run_hidden_test
+
+    def __repr__(self) -> str:
+        return "<the hidden tests: they run when your work is graded>"
 
 
-def seal() -> None:
-    """Load every hidden module, then stop Python from touching their folder again: take it off
-    ``sys.path`` (imports would list it) and give ``linecache`` empty entries for their files
-    (tracebacks, and ``torch.manual_seed``'s stack capture, would read them). The grading
-    sandbox calls this before its audit hook forbids reading ``autograder/``; it also means no
-    traceback shows a hidden test's source."""
-    import linecache
-    import os
-
-    modules = all_modules()
-    folder = str(HIDDEN_DIR)
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != folder]
-    sys.path_importer_cache.pop(folder, None)
-    package = sys.modules.get(PACKAGE)
-    for module in ([package] if package else []) + modules:
-        filename = getattr(module, "__file__", None)
-        if filename and os.path.isfile(filename):
-            stat = os.stat(filename)
-            linecache.cache[filename] = (stat.st_size, stat.st_mtime, [], filename)
+hidden = _Hidden()

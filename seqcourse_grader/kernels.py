@@ -31,7 +31,8 @@ LAUNCHER = Path(__file__).with_name("_kernel_launcher.py")
 PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo",
            "matplotlib.pyplot", "matplotlib.font_manager", "tqdm.auto", "seqcourse", "seqcourse.env", "seqcourse.checks",
            "seqcourse.train", "seqcourse.text", "seqcourse.plots", "seqcourse.tasks", "seqcourse.data.surnames",
-           "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.guard", "babel.dates", "sacrebleu")
+           "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.guard", "seqcourse.hidden_tests",
+           "seqcourse_grader.vault", "seqcourse_grader.witness", "babel.dates", "sacrebleu")
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
               "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_DISABLE": "1"}
 
@@ -86,9 +87,6 @@ def _preload() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-    from seqcourse.hidden_tests import seal
-
-    seal()
 
 
 def _kernel(conn: socket.socket, request: dict) -> None:

@@ -15,6 +15,7 @@ import io
 import json
 import multiprocessing
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -31,6 +32,7 @@ from seqcourse_grader.course import repository_paths
 from seqcourse_grader.kernels import KERNEL_NAME, write_kernelspec, zygote
 from seqcourse_grader.precheck import inspect_outputs, precheck, tamper_guard_failed
 from seqcourse_grader.result import Limits, Result
+from seqcourse_grader.witness import Seen, read_log
 
 # ------------------------------------------------------------------------------ the worker's side
 _TEMPLATES: dict[str, Path] = {}
@@ -82,8 +84,12 @@ def _autograde_child(root: str, aid: str, student: str, jupyter_path: str, cell_
                                      "error": str(result.get("error") or "")[-4000:]}))
 
 
-_VERB = {"process": "start a process", "network": "open a network connection",
-         "protected path": "touch a protected path", "native code": "load native code"}
+_VERB = {"process": "tried to start a process", "network": "tried to open a network connection",
+         "protected path": "tried to touch a protected path", "native code": "tried to load native code",
+         "writing outside its folder": "tried to write outside its folder",
+         "introspection": "looked inside the interpreter", "grader code": "reached for the grader's code",
+         "library changed": "changed the library", "reference answer": "used a reference answer",
+         "hidden tests": "reached for the hidden tests", "graded cell": "ran graded cells out of order"}
 
 
 def grade_one(task: dict) -> Result:
@@ -140,8 +146,9 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
     if ipc:   # the kernel removes its sockets when it stops
         ipc.parent.mkdir()
         allowed.append(ipc.parent.resolve())
-    policy.write_text(json.dumps({"protected": sorted(set(protected)), "allowed": [str(a) for a in allowed],
-                                  "log": str(log), "limits": asdict(limits)}))
+    key = secrets.token_bytes(32)   # the sandbox's log lines carry an HMAC under it (witness.py)
+    policy.write_text(json.dumps({"assignment": aid, "key": key.hex(), "protected": sorted(set(protected)),
+                                  "allowed": [str(a) for a in allowed], "log": str(log), "limits": asdict(limits)}))
     write_kernelspec(work / "jupyter", policy, zygote() if task.get("zygote", True) else None,
                      threads=task.get("threads", 1))
 
@@ -157,7 +164,8 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
         return
     outcome = json.loads(status_file.read_text()) if status_file.is_file() else \
         {"success": False, "log": "", "error": f"the grading process exited with code {child.exitcode}"}
-    for reason in _refusals(log, {kernel_dir: ".", work: "<grading folder>", _worker_dir(): "<grading worker>"}):
+    seen = read_log(log, key)
+    for reason in _refusals(seen, {kernel_dir: ".", work: "<grading folder>", _worker_dir(): "<grading worker>"}):
         result.review(reason)
 
     graded = kernel_dir / name
@@ -171,6 +179,10 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
             result.review(f"nbgrader could not grade it: {last_error(text)}")
         return
     _read_grades(result, graded, work, aid, name, student)
+    unseen = [g for g, score in result.scores.items() if score > 0 and g not in seen.finished]
+    if unseen:
+        result.review("graded cells earned points although the sandbox did not see their tests finish (a "
+                      "failure hidden from nbgrader, or tests that never ran): " + ", ".join(unseen))
     from seqcourse_grader.scan import scan_notebook
 
     for finding in scan_notebook(checked.nb):
@@ -201,22 +213,21 @@ def _read_grades(result: Result, graded: Path, work: Path, aid: str, name: str, 
         result.review("the tamper guard failed in " + ", ".join(tampered))
 
 
-def _refusals(log: Path, names: dict[Path, str]) -> list[str]:
-    """What the sandbox refused, at most five, with the grader's own folders named, not given as
-    temporary paths (a re-grade then records the same reasons)."""
-    if not log.is_file():
-        return []
-    seen = []
-    for line in log.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+def _refusals(seen: Seen, names: dict[Path, str]) -> list[str]:
+    """What the sandbox refused or found, at most five, with the grader's own folders named, not
+    given as temporary paths (a re-grade then records the same reasons); and a log the submission
+    wrote to or cut."""
+    out = []
+    for event in seen.findings:
         detail = str(event.get("detail", ""))
         for folder, label in names.items():   # deepest first: the kernel's folder is inside work
             detail = detail.replace(str(Path(folder).resolve()), label)
-        seen.append(f"tried to {_VERB.get(event.get('kind'), event.get('kind'))}: {detail}")
-    return list(dict.fromkeys(seen))[:5]
+        out.append(f"{_VERB.get(event.get('kind'), event.get('kind'))}: {detail}")
+    if seen.forged:
+        out.append(f"the sandbox's log holds {seen.forged} lines it did not write")
+    if seen.missing:
+        out.append("lines of the sandbox's log were removed")
+    return list(dict.fromkeys(out))[:5]
 
 
 def _kill_group(pid: int) -> None:

@@ -1,5 +1,6 @@
-"""What several lessons' hidden tests share: an argument left unchanged by the call, a call whose
-exception becomes a check failure, and lesson 02's adding problem (the grader's own copy)."""
+"""What several lessons' hidden tests share: an argument left unchanged by the call, and a call whose
+exception becomes a check failure. (A lesson's data generators are never copied here: the hidden
+tests ask the vault for the reference, ``EXERCISES.reference("adding_problem")``.)"""
 
 from __future__ import annotations
 
@@ -31,13 +32,3 @@ def call(fn, *args, what: str, hint: str | None = None, **kwargs):
     except Exception as exc:   # noqa: BLE001 -- any error of the learner's code is reported
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CheckError(f"{what} raised {type(exc).__name__}: {first}" + (f"\nHint: {hint}" if hint else "")) from exc
-
-
-def adding_problem(n, T, generator):
-    """Lesson 02's adding problem, the grader's own copy."""
-    values = torch.rand(n, T, generator=generator)
-    markers = torch.zeros(n, T)
-    rows = torch.arange(n)
-    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
-    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
-    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)

@@ -282,7 +282,7 @@ def _held_out_mse(run, T: int) -> float:
     """The run's trained model on fresh adding-problem data made by the reference answer."""
     if run is None or getattr(run, "model", None) is None or run.diverged:
         return float("nan")
-    x, y = EXERCISES.references({})["adding_problem"](1000, T, _gen(2100 + T))
+    x, y = EXERCISES.reference("adding_problem")(1000, T, _gen(2100 + T))
     with torch.no_grad():
         return float(nn.functional.mse_loss(run.model(x), y))
 
@@ -291,7 +291,7 @@ def _held_out_accuracy(run, lag: int, num_symbols: int) -> float:
     """The run's trained tagger on fresh delay-task data made by the reference answer."""
     if run is None or getattr(run, "model", None) is None:
         return float("nan")
-    x, y = EXERCISES.references({})["delay_task"](512, lag + 20, lag, num_symbols, _gen(2200 + lag))
+    x, y = EXERCISES.reference("delay_task")(512, lag + 20, lag, num_symbols, _gen(2200 + lag))
     with torch.no_grad():
         pred = run.model(x).argmax(-1)
     mask = y != -100

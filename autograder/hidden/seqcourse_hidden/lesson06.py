@@ -26,6 +26,7 @@ from seqcourse import guard
 from seqcourse.checks import check_close, check_finite, check_shape, check_true
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import call as _call
+from seqcourse_hidden.lesson05 import held_out_exact_match
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references here.
 EXERCISES = Exercises("06-attention")
@@ -353,7 +354,6 @@ def test_trained_dates(namespace: dict) -> None:
     """The notebook's trained ``date_model`` reaches the bar; a shortfall caused by a wrong
     ``attention_scores`` or ``attend`` is charged there (see ``judge_experiment``)."""
     from seqcourse.env import get_profile
-    from seqcourse_hidden.lesson05 import held_out_exact_match
 
     guard.verify()
     budget = get_profile().budget("06-attention")

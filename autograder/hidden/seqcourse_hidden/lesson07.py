@@ -27,7 +27,6 @@ from torch import nn
 from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_finite, check_shape, check_true
 from seqcourse_hidden._isolate import Exercises, judge_experiment
-from seqcourse_hidden._support import adding_problem as _adding_problem
 from seqcourse_hidden._support import call, check_unchanged, snapshot
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references here.
@@ -459,7 +458,7 @@ def _budget():
 
 
 def held_out_mse(model, T: int) -> float:
-    x, y = _adding_problem(1000, T, _gen(7500))
+    x, y = EXERCISES.reference("adding_problem")(1000, T, _gen(7500))
     device = next(model.parameters()).device
     with torch.no_grad():
         return float(nn.functional.mse_loss(model(x.to(device)).cpu(), y))
