@@ -331,12 +331,13 @@ class Vault:
         if grade_id not in order:
             self.breach("hidden tests", f"{assignment} has no graded cell {grade_id}")
         if self.sandboxed:
+            # Each graded cell once, in the release's order: a start for any other (a graded
+            # cell's code run early, again, or from the learner's own cell) installs nothing.
             at = order.index(grade_id)
-            if at < self.next_cell:
-                self.breach("graded cell", f"the graded cell {grade_id} ran again or out of its place "
-                                           "(its code copied into another cell?)")
-            for skipped in order[self.next_cell:at]:
-                self._report("graded cell", f"the graded cell {skipped} did not start its hidden tests")
+            expected = order[self.next_cell] if self.next_cell < len(order) else "none: every graded cell has run"
+            if at != self.next_cell:
+                self.breach("graded cell", f"hidden.start for {grade_id} ran out of its place (the next graded "
+                                           f"cell is {expected}): a graded cell's code copied or moved?")
             self.next_cell = at + 1
             if namespace is not getattr(cell, "f_globals", None):
                 self.breach("graded cell", f"the graded cell {grade_id} was given another namespace")
