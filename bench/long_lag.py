@@ -2,9 +2,8 @@
 
     python bench/long_lag.py [--steps 2000] [--delay-steps 1000]   # writes bench/results/long_lag.md
 
-The adding problem is the grader's copy of lesson 02's reference answer (the lessons' answers
-never live in the library); the delay task is written here again. tests/test_release.py checks
-that both behave as the solution cells do.
+Both tasks are lesson 02's own solution cells, run here (the lessons' answers never live in the
+library and are never copied); tests/test_release.py checks that they behave as those cells do.
 """
 
 from __future__ import annotations
@@ -14,21 +13,18 @@ import platform
 import time
 from pathlib import Path
 
+import nbformat
 import torch
 
-from seqcourse.hidden_tests import load_hidden
+from seqcourse.cells import run_cells
+from seqcourse.paths import lesson_notebook
 from seqcourse.tasks import ADDING_BASELINE_MSE, train_adding, train_delay
 
-adding_problem = load_hidden("_support").adding_problem
+_LESSON_02 = run_cells(nbformat.read(lesson_notebook("02-bptt"), as_version=4), ["adding_problem", "delay_task"],
+                       {"torch": torch}, label="02-bptt")
+adding_problem, delay_task = _LESSON_02["adding_problem"], _LESSON_02["delay_task"]
 
 OUT = Path(__file__).resolve().parent / "results" / "long_lag.md"
-
-
-def delay_task(n, T, lag, num_symbols, generator):
-    x = torch.randint(0, num_symbols, (n, T), generator=generator)
-    y = torch.full((n, T), -100, dtype=torch.long)
-    y[:, lag:] = x[:, : T - lag]
-    return x, y
 
 
 def forget_bias_one(lstm):

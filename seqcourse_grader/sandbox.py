@@ -13,8 +13,8 @@ and an authenticated line in the grader's log (:mod:`seqcourse_grader.witness`):
   a fork bomb stops at its first fork, and no shell command can read what the hook guards;
 - network connections (``socket.connect``, ``bind``, ``sendto``, name lookups);
 - reading or listing protected paths (the course's gradebook, ``solutions/``, ``autograder/``,
-  the class's submissions, other submissions' folders), and writing anywhere but the kernel's own
-  folder;
+  the class's submissions, other submissions' folders), and writing, while a cell runs, anywhere
+  but the kernel's own folder;
 - loading native libraries from outside the Python installation (``ctypes``);
 - from notebook code (directly, or through ``inspect``, ``traceback`` or ``dis``): reading frames
   (``sys._getframe``, a traceback's or generator's frame, ``sys._current_frames``), walking the
@@ -169,6 +169,15 @@ def make_hook(protected: list[str], allowed: list[str], witness, native_ok: list
             frame = frame.f_back
         return frame is not None and is_cell(frame.f_code.co_filename)
 
+    def during_notebook_code(frame) -> bool:
+        """Notebook code is anywhere on the stack (what the kernel does for itself between cells,
+        such as IPython's own files, is not the submission's doing)."""
+        while frame is not None:
+            if is_cell(frame.f_code.co_filename):
+                return True
+            frame = frame.f_back
+        return False
+
     def refuse(kind: str, detail: str):
         witness.record(kind, detail)
         raise PermissionError(f"not allowed while grading: {kind} ({detail[:200]})")
@@ -205,7 +214,8 @@ def make_hook(protected: list[str], allowed: list[str], witness, native_ok: list
                 return
             if any(_inside(path, r) for r in protected) and not any(_inside(path, a) for a in allowed):
                 refuse("protected path", f"{event} {path}")
-            if _writes(event, args) and not (path == os.devnull or any(_inside(path, a) for a in allowed)):
+            if _writes(event, args) and not (path == os.devnull or any(_inside(path, a) for a in allowed)) \
+                    and during_notebook_code(frame):
                 refuse("writing outside its folder", f"{event} {path}")
             return
         if event in _INTROSPECTION:

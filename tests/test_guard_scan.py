@@ -40,12 +40,21 @@ def test_replacing_a_watched_function_is_detected(restore, owner, name):
         checks.check_shape(torch.ones(2), (2,))
 
 
-def test_hidden_test_functions_are_watched(restore):
-    from seqcourse.hidden_tests import load_hidden
+def test_hidden_test_functions_are_watched():
+    """The vault, not the student's guard, watches the hidden tests: a test replaced through a
+    function's globals is refused at the next request."""
+    from seqcourse_grader.vault import GradingRefused, Vault
 
-    lesson01 = load_hidden("lesson01")
-    restore(lesson01, "test_rnn_cell", lambda f: None)
-    assert "seqcourse_hidden.lesson01.test_rnn_cell" in guard.replaced()
+    vault = Vault()
+    lesson = vault.load("01-rnn-cell")
+    original = lesson.module.test_rnn_cell
+    lesson.module.test_rnn_cell = lambda f: None
+    try:
+        with pytest.raises(GradingRefused, match="lesson01.test_rnn_cell"):
+            vault._check_intact(lesson)
+    finally:
+        lesson.module.test_rnn_cell = original
+    vault._check_intact(lesson)
 
 
 def test_checks_survive_a_replaced_verify(restore):
