@@ -16,11 +16,11 @@ os.environ["MKL_NUM_THREADS"] = "1"
 
 
 # .ci/run distributes tests over two workers by file (a notebook's cells share one kernel, a
-# module's fixture is built once), except the mistakes runs of separate lessons: independent, and
-# the longest tests, they spread over the workers. The longest files go first, so that no worker is
-# left with a long one at the end.
-SPREAD = "test_every_mistake_loses_points_in_its_own_exercise_only"
-LONGEST_FIRST = ("tests/test_mistakes.py", "tests/test_class_grading.py", "tests/test_hub.py",
+# module's fixture is built once), except the per-lesson runs of the mistakes catalogue and of the
+# hostile submissions: independent, and the longest tests, they spread over the workers. The
+# longest files go first, so that no worker is left with a long one at the end.
+SPREAD = ("test_every_mistake_loses_points_in_its_own_exercise_only", "test_hostile_submissions_take_nothing")
+LONGEST_FIRST = ("tests/test_mistakes.py", "tests/test_hostile.py", "tests/test_class_grading.py", "tests/test_hub.py",
                  "tests/test_pipeline.py", "solutions/06-attention/06-attention.ipynb",
                  "solutions/05-seq2seq/05-seq2seq.ipynb", "solutions/03-lstm/03-lstm.ipynb",
                  "solutions/04-deep-rnn/04-deep-rnn.ipynb", "solutions/07-modern-rnn/07-modern-rnn.ipynb",
@@ -41,6 +41,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ByFileExceptMistakes(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            return nodeid if SPREAD in nodeid else nodeid.split("::", 1)[0]
+            return nodeid if any(name in nodeid for name in SPREAD) else nodeid.split("::", 1)[0]
 
     return ByFileExceptMistakes(config, log)

@@ -13,6 +13,7 @@ submission code, so nothing passes from one submission to the next.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import os
@@ -69,8 +70,25 @@ def zygote() -> str | None:
         proc = subprocess.Popen([sys.executable, "-m", "seqcourse_grader.kernels", path],
                                 stdin=subprocess.PIPE, stdout=log, stderr=log, env={**os.environ, **KERNEL_ENV})
         Path(path + ".pid").write_text(str(proc.pid))   # launchers wait only while it lives
+        if not _ZYGOTE:
+            atexit.register(stop_zygote)
         _ZYGOTE.update(proc=proc, path=path)
     return _ZYGOTE["path"]
+
+
+def stop_zygote(timeout: float = 10) -> None:
+    """End this process's zygote and wait for it (it kills the kernels it forked): nothing a
+    grading command started outlives it. Called at exit; a zygote also ends on its own when the
+    process that started it goes away (its stdin closes)."""
+    proc = _ZYGOTE.pop("proc", None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.stdin.close()
+        proc.wait(timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
 
 
 # ------------------------------------------------------------------------------ the zygote itself

@@ -76,7 +76,8 @@ _WATCHED = (_PROCESS_EVENTS | _NETWORK_EVENTS | _READ_EVENTS | _WRITE_EVENTS | s
 # Library modules whose functions a submission has no reason to set; and stdlib modules that only
 # wrap introspection (a call through them counts as the caller's own).
 _LIBRARY = ("builtins", "math", "random", "numpy", "torch", "seqcourse")
-_HELPERS = ("inspect", "traceback", "dis", "bdb", "pdb", "linecache", "types", "functools", "operator")
+_HELPERS = ("inspect.py", "traceback.py", "dis.py", "bdb.py", "pdb.py", "linecache.py", "types.py", "functools.py",
+            "operator.py", "ctypes/__init__.py")
 # Names IPython itself puts in builtins while a cell runs.
 _IPYTHON_BUILTINS = {"_", "__", "___", "display", "get_ipython", "exit", "quit", "__IPYTHON__",
                      "__IPYTHON__active", "dreload", "help", "input", "raw_input", "execfile", "runfile"}
@@ -153,7 +154,7 @@ def make_hook(protected: list[str], allowed: list[str], witness, native_ok: list
     import sysconfig
 
     stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
-    helpers = {os.path.join(stdlib, f"{h}.py") for h in _HELPERS}
+    helpers = {os.path.join(stdlib, *h.split("/")) for h in _HELPERS}
     here = os.path.realpath(__file__)
     busy: set[int] = set()   # threads inside the hook: what it does itself is not checked
     getframe = sys._getframe

@@ -117,6 +117,14 @@ class _Helper:
         self.proc = subprocess.Popen([sys.executable, "-m", "seqcourse_grader.scheduler"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
+    def stop(self, timeout: float = 30) -> None:
+        try:
+            self.proc.stdin.close()   # its loop ends, and it waits for its zygote as it exits
+            self.proc.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
     def grade(self, task: dict) -> Result:
         data = pickle.dumps(task)
         self.proc.stdin.write(len(data).to_bytes(8, "big") + data)
@@ -135,6 +143,19 @@ def warm_worker() -> None:
     """Run on every worker as the cluster starts (``client.run``): a helper, importing already."""
     if _IDLE.empty():
         _IDLE.put(_Helper())
+
+
+def stop_helpers() -> int:
+    """Run on every worker when a class is done (``client.run``): end this worker's helpers and
+    wait for them (each ends its zygote first), so that nothing the command started outlives it."""
+    stopped = 0
+    while True:
+        try:
+            helper = _IDLE.get_nowait()
+        except queue.Empty:
+            return stopped
+        helper.stop()
+        stopped += 1
 
 
 def grade_on_worker(task: dict, template: bytes) -> Result:
@@ -229,9 +250,12 @@ def _run_dask(tasks, template, on_result, scheduler, workers) -> None:
 
 
 def _close(client, cluster) -> None:
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    try:
+        client.run(stop_helpers)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 if __name__ == "__main__":

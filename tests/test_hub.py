@@ -43,6 +43,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from postgres import free_port, postgres  # noqa: F401  (a fixture)
+from processes import VARIABLE, marker, still_running
 
 from seqcourse.paths import REPO_ROOT
 from seqcourse_grader.catalogue import load_catalogue, student_submission
@@ -336,9 +337,11 @@ def test_a_class_on_a_hub(postgres, hub_accounts, tmp_path):  # noqa: F811  (the
         (tmp_path / "by-mail" / "carol").mkdir(parents=True)    # handed in by mail: not a notebook
         (tmp_path / "by-mail" / "carol" / NAME).write_bytes(b'{"cells": [')
         collect_folder(course, AID, tmp_path / "by-mail")
+        mark = marker()
         out = subprocess.run(_course_command() + ["autograde", AID, "--course", str(course_dir), "--db-url", postgres,
-                                                  "--workers", "1"], cwd=course_dir, env=instructor,
+                                                  "--workers", "1"], cwd=course_dir, env={**instructor, VARIABLE: mark},
                              capture_output=True, text=True, timeout=600)
+        assert still_running(mark) == [], "course autograde left processes running (a worker, a zygote, a kernel?)"
         print(f"{time.perf_counter() - start:6.1f} s  instructor: course autograde into PostgreSQL")
         assert out.returncode == 1 and "1 need review" in out.stdout, out.stdout + out.stderr  # carol's file
         rows = {r["student"]: r for r in grade_rows(course, AID)[1]}

@@ -120,10 +120,14 @@ def test_selfgrade_works_without_an_activated_venv(tmp_path):
     """The README's `.venv/bin/course selfgrade ...`, exactly as written, in a fresh shell."""
     import os
 
+    from processes import VARIABLE, marker, still_running
+
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(PATH=UNACTIVATED_PATH, HOME=str(tmp_path))
+    mark = marker()
+    env.update(PATH=UNACTIVATED_PATH, HOME=str(tmp_path), **{VARIABLE: mark})
     done = subprocess.run([str(VENV_BIN / "course"), "selfgrade", "lessons/01-rnn-cell/01-rnn-cell.ipynb"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert still_running(mark) == [], "selfgrade left processes running (its zygote, a kernel?)"
     # the untouched lesson: graded (0 points, exit 1), where it used to fail before grading
     assert "01-rnn-cell: 0 / 18 points (graded)" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.returncode == 1
