@@ -338,6 +338,10 @@ def install_from_env() -> None:
                        | {sys.prefix, sys.base_prefix, sys.exec_prefix})
     sys.addaudithook(make_hook(policy.get("protected", []), policy.get("allowed", []), witness, native_ok,
                                vault, ModuleWatch()))
+    # The grader's modules leave sys.modules: what the hook needs it holds itself, and a submission
+    # that imports one again is refused (the "import" event) and reported.
+    for name in [n for n in sys.modules if n == "seqcourse_grader" or n.startswith("seqcourse_grader.")]:
+        del sys.modules[name]
 
 
 def main() -> None:

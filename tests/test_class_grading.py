@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import signal
+import time
 import zipfile
 from pathlib import Path
 
@@ -169,10 +170,27 @@ def graded(tmp_path_factory):
             os.kill(worker, signal.SIGKILL)
             killed.append(worker)
 
+    started = time.time()
     results = {r.student: r for r in grade_class(course, AID, workers=2, limits=LIMITS, progress=False,
                                                  scheduler="local", on_result=kill_a_worker)}
     assert killed
+    assert _started_since(started) == [], "the Dask class left grading processes running"
     return course, results
+
+
+def _started_since(when: float) -> list[str]:
+    """Grading processes below this one, started since ``when``, still running."""
+    import psutil
+
+    left = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.create_time() >= when - 1 and p.status() != psutil.STATUS_ZOMBIE and \
+                    any("seqcourse" in part or "dask" in part for part in p.cmdline()):
+                left.append(" ".join(p.cmdline())[:200])
+        except psutil.NoSuchProcess:
+            continue
+    return left
 
 
 def _dask_worker_of_a_grading_helper() -> int:
