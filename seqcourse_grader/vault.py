@@ -183,9 +183,6 @@ class Lesson:
                 given.update({name: code for name in names})
         return cls(assignment, answers, given, graded)
 
-    def exercise(self, grade_id: str) -> str:
-        return next(ex for gid, ex, _ in self.graded if gid == grade_id)
-
     def done_before(self, grade_id: str) -> list[Answer]:
         """The answers of the exercises that can earn no more points when ``grade_id`` starts:
         their answer cells and all their graded cells come before it; never its own exercise."""
@@ -251,7 +248,6 @@ class Vault:
         self.lessons: dict[str, Lesson] = {}
         self.current: _CellRun | None = None
         self.next_cell = 0
-        self.finished: set[str] = set()
         self.grader_files = frozenset({str(Path(__file__).resolve())})
         # The code of every function that may ask: checked in the sandbox, where a request from
         # anywhere else is refused.
@@ -320,7 +316,7 @@ class Vault:
 
     def _check_test_caller(self, op, frame, asker) -> None:
         caller = asker.f_back if asker is not None else None
-        if not (frame.f_code is self._ask and asker.f_code in self._test_ops and caller is not None
+        if not (frame.f_code is self._ask and caller is not None and asker.f_code in self._test_ops
                 and caller.f_code.co_filename in self.grader_files):
             self.breach("hidden tests", f"notebook code asked the grader for {op}")
 
@@ -420,7 +416,6 @@ class Vault:
                                             + ", ".join(changed))
 
     def _finish(self, run: _CellRun) -> None:
-        self.finished.add(run.grade_id)
         self._report("finished", run.grade_id)
 
     def _reference(self, assignment: str, name: str):
