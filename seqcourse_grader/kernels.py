@@ -33,7 +33,7 @@ PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "torch", "torch.nn", "torc
            "matplotlib.pyplot", "matplotlib.font_manager", "tqdm.auto", "seqcourse", "seqcourse.env", "seqcourse.checks",
            "seqcourse.train", "seqcourse.text", "seqcourse.plots", "seqcourse.tasks", "seqcourse.data.surnames",
            "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.guard", "seqcourse.hidden_tests",
-           "seqcourse_grader.vault", "seqcourse_grader.witness", "babel.dates", "sacrebleu")
+           "seqcourse_grader.gates", "seqcourse_grader.vault", "seqcourse_grader.witness", "babel.dates", "sacrebleu")
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
               "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_DISABLE": "1"}
 

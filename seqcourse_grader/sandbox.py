@@ -146,7 +146,7 @@ def make_hook(protected: list[str], allowed: list[str], witness, native_ok: list
     """Build the audit hook around the vault. It runs on every audited event: the events it does
     not watch return at once."""
     from seqcourse.hidden_tests import EVENT
-    from seqcourse_grader.vault import REFERENCE_FILE, is_cell
+    from seqcourse_grader.gates import REFERENCE_FILE, is_cell
 
     protected = [os.path.realpath(p) for p in protected]
     allowed = [os.path.realpath(p) for p in allowed]
