@@ -39,6 +39,9 @@ c.CourseDirectory.db_url = os.environ.get(
 # through nbgrader's exchange", for the permissions); SEQCOURSE_EXCHANGE names another.
 # student_nbgrader_config.py sets the same folder for the students.
 c.Exchange.root = os.environ.get("SEQCOURSE_EXCHANGE", "/srv/nbgrader/exchange")
+# release_assignment refuses a lesson whose given code shows the answers of a lesson whose deadline
+# (autograder/schedule.toml) has not passed; SEQCOURSE_REVEAL_EARLY=1 releases it anyway.
+c.ExchangeFactory.release_assignment = "seqcourse_grader.schedule.ReleaseOnSchedule"
 
 # Stubs that students see in lessons/.
 c.ClearSolutions.code_stub = {

@@ -238,8 +238,24 @@ def cmd_export(args) -> int:
 
 def cmd_student_edition(args) -> int:
     from seqcourse_grader.edition import build_student_edition
+    from seqcourse_grader.nbg import assignments
+    from seqcourse_grader.schedule import resolve
 
-    out = build_student_edition(Path(args.out))
+    known = assignments()
+    try:
+        if args.all:
+            lessons = None
+        elif args.through:
+            last = resolve([args.through], known)[0]
+            lessons = known[: known.index(last) + 1]
+        elif args.lessons:
+            lessons = resolve(args.lessons, known)
+        else:
+            raise SystemExit("course student-edition: say which lessons: --lessons 01 02 (or --through 02) "
+                             "for a class, following autograder/schedule.toml; --all for a self-learner")
+        out = build_student_edition(Path(args.out), lessons, reveal_early=args.reveal_early)
+    except (ValueError, PermissionError) as exc:
+        raise SystemExit(f"course student-edition: {exc}") from None
     files = sorted(p for p in out.rglob("*") if p.is_file())
     print(f"wrote the student edition to {out}: {len(files)} files "
           f"({sum(p.stat().st_size for p in files) / 2**20:.1f} MB); see its README.md")
@@ -344,8 +360,18 @@ def _instructor_commands(sub) -> None:
     p.add_argument("-o", "--output", help="CSV path (default: <id>-grades.csv, or <id>-canvas.csv)")
     p.add_argument("--plot", help="PNG path (default: next to the CSV; 'none' for no plot)")
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("student-edition", help="write the student edition: lessons, library, data")
+    p = sub.add_parser("student-edition", help="write the student edition: lessons, library, data",
+                       description="Write what students get. A class gets the lessons released so far "
+                                   "(--lessons or --through); a lesson whose given code shows the answers "
+                                   "of a lesson whose deadline (autograder/schedule.toml) has not passed is "
+                                   "refused. A self-learner gets every lesson (--all).")
     p.add_argument("out", help="a new or empty folder")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--lessons", nargs="+", metavar="ID", help="these lessons (ids or numbers: 01 02)")
+    which.add_argument("--through", metavar="ID", help="every lesson up to this one")
+    which.add_argument("--all", action="store_true", help="every lesson: a self-learner's edition")
+    p.add_argument("--reveal-early", action="store_true",
+                   help="release lessons whose given code shows answers before those lessons' deadlines")
     p.set_defaults(func=cmd_student_edition)
     p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points, in its own "
                                         "exercise only")

@@ -26,11 +26,12 @@ FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN
 STUDENT_CONFIG = REPO_ROOT / "autograder" / "student_nbgrader_config.py"
 
 
-def _lessons_table() -> str:
-    """The lessons table of the course README (written once, there)."""
+def _lessons_table(lessons: list[str]) -> str:
+    """The lessons table of the course README (written once, there), with only ``lessons``' rows."""
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Lessons", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(ln for ln in section.splitlines() if ln.startswith("|"))
+    rows = [ln for ln in section.splitlines() if ln.startswith("|")]
+    return "\n".join(rows[:2] + [ln for ln in rows[2:] if any(f"lessons/{aid}/" in ln for aid in lessons)])
 
 
 def _pyproject() -> str:
@@ -60,17 +61,20 @@ You need Python 3.10 or newer and basic PyTorch (tensors, `nn.Module`, autograd)
 ## Set up (two commands)
 
 ```bash
-python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e .
+python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . --extra-index-url https://download.pytorch.org/whl/cpu
 .venv/bin/jupyter lab lessons/
 ```
 
-The first installs the course and its packages (PyTorch, JupyterLab, nbgrader...) into `.venv`;
-the second opens the lessons. `constraints.txt` pins the PyTorch version the course was tested with:
-keep `-c constraints.txt` on every `pip install`. On Linux without a GPU, add
-`--extra-index-url https://download.pytorch.org/whl/cpu` to the pip command for the small CPU build
-of PyTorch. With conda: `conda env create -f environment.yml`, then `pip install -e . --no-deps`.
+The first installs the course and its packages (PyTorch, JupyterLab, nbgrader...) into `.venv`,
+with PyTorch's small CPU build (about 200 MB instead of several GB of CUDA libraries): every lesson
+runs on a CPU. With an NVIDIA GPU you want to use, leave out `--extra-index-url ...`: pip then takes
+PyPI's build with CUDA. The second command opens the lessons. `constraints.txt` pins the PyTorch
+version the course was tested with: keep `-c constraints.txt` on every `pip install`. With conda:
+`conda env create -f environment.yml`, then `pip install -e . --no-deps`.
 
 ## Lessons
+
+{released}
 
 {lessons}
 
@@ -123,8 +127,24 @@ def forbidden_hits(root: Path) -> list[str]:
     return hits
 
 
-def build_student_edition(out: Path | str) -> Path:
-    """Write the student edition into ``out`` (new or empty); return its path."""
+def build_student_edition(out: Path | str, lessons: list[str] | None = None, reveal_early: bool = False,
+                          now=None) -> Path:
+    """Write the student edition into ``out`` (new or empty); return its path. ``lessons``: the
+    lessons a class has been given so far (None: every lesson, a self-learner's edition); a lesson
+    whose given code shows the answers of a lesson whose deadline has not passed
+    (``autograder/schedule.toml``) is refused unless ``reveal_early``."""
+    from seqcourse_grader.nbg import assignments
+    from seqcourse_grader.schedule import held_back
+
+    known = assignments()
+    chosen = known if lessons is None else lessons
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ValueError(f"no lessons {unknown}; the lessons: {', '.join(known)}")
+    why = [] if lessons is None or reveal_early else held_back(chosen, now=now)
+    if why:
+        raise PermissionError("not released, by the schedule:\n" + "\n".join(why)
+                              + "\n(--reveal-early releases them anyway)")
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: give a new or empty folder")
@@ -133,12 +153,19 @@ def build_student_edition(out: Path | str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         src = REPO_ROOT / name
-        if src.is_dir():
+        if name == "lessons":
+            for aid in chosen:
+                shutil.copytree(src / aid, out / name / aid, ignore=SKIPPED)
+        elif src.is_dir():
             shutil.copytree(src, out / name, ignore=SKIPPED)
         else:
             shutil.copy2(src, out / name)
     (out / "pyproject.toml").write_text(_pyproject(), encoding="utf-8")
-    (out / "README.md").write_text(README.format(lessons=_lessons_table()), encoding="utf-8")
+    released = ("Every lesson of the course is here." if lessons is None else
+                f"The lessons your class has been given so far ({len(chosen)} of {len(known)}); your "
+                "instructor releases the next ones as the class reaches them.")
+    (out / "README.md").write_text(README.format(lessons=_lessons_table(chosen), released=released),
+                                   encoding="utf-8")
     if STUDENT_CONFIG.is_file():
         shutil.copy2(STUDENT_CONFIG, out / "nbgrader_config.py")
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n")

@@ -4,6 +4,7 @@ the grader's and the benchmarks' own copies of an answer behave as that cell doe
 import re
 import runpy
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -125,3 +126,60 @@ def test_copies_of_lesson_02_generators_behave_as_the_solution():
                     reference(*args, torch.Generator().manual_seed(seed))
                 assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True)), \
                     f"{fn.__module__}.{name}{args} differs from the solution cell 02-bptt/{name}"
+
+
+# ------------------------------------------------------------------ release by schedule
+def _schedule(tmp_path, **deadlines) -> Path:
+    path = tmp_path / "schedule.toml"
+    path.write_text("[deadlines]\n" + "".join(f'"{k}" = {v}\n' for k, v in deadlines.items()))
+    return path
+
+
+def test_a_lesson_that_shows_earlier_answers_waits_for_their_deadline(tmp_path):
+    import datetime
+
+    from seqcourse_grader.schedule import held_back
+
+    now = datetime.datetime(2027, 2, 10, tzinfo=datetime.timezone.utc)
+    unset = held_back(["01-rnn-cell", "02-bptt"], now=now, schedule=tmp_path / "none.toml")
+    assert len(unset) == 1 and unset[0].startswith("02-bptt's given code shows the answers of 01-rnn-cell (rnn_cell, rnn_forward)")
+    assert "not set" in unset[0]
+    later = held_back(["02-bptt"], now=now, schedule=_schedule(tmp_path, **{"01-rnn-cell": "2027-02-20"}))
+    assert "2027-02-20 23:59" in later[0]
+    assert held_back(["02-bptt"], now=now, schedule=_schedule(tmp_path, **{"01-rnn-cell": "2027-02-01T12:00:00Z"})) == []
+    # lesson 04 shows lessons 01 and 03: both must be due
+    both = held_back(["04-deep-rnn"], now=now, schedule=_schedule(tmp_path, **{"01-rnn-cell": "2027-02-01"}))
+    assert [line.split(" shows the answers of ")[1].split(" ")[0] for line in both] == ["03-lstm"]
+
+
+def test_the_edition_holds_only_the_lessons_released(tmp_path, monkeypatch):
+    from seqcourse_grader import schedule
+    from seqcourse_grader.edition import build_student_edition
+
+    monkeypatch.setattr(schedule, "SCHEDULE", tmp_path / "none.toml")
+    with pytest.raises(PermissionError, match="02-bptt's given code shows the answers of 01-rnn-cell"):
+        build_student_edition(tmp_path / "too-early", ["01-rnn-cell", "02-bptt"])
+    assert not (tmp_path / "too-early").exists()
+    out = build_student_edition(tmp_path / "first", ["01-rnn-cell"])
+    assert sorted(p.name for p in (out / "lessons").iterdir()) == ["01-rnn-cell"]
+    readme = (out / "README.md").read_text()
+    assert "lessons/01-rnn-cell/" in readme and "lessons/02-bptt/" not in readme and "(1 of 7)" in readme
+    early = build_student_edition(tmp_path / "early", ["01-rnn-cell", "02-bptt"], reveal_early=True)
+    assert sorted(p.name for p in (early / "lessons").iterdir()) == ["01-rnn-cell", "02-bptt"]
+
+
+def test_nbgrader_release_follows_the_schedule(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SEQCOURSE_EXCHANGE=str(tmp_path / "exchange"), SEQCOURSE_COURSE_ID="schedule-test")
+    env.pop("SEQCOURSE_REVEAL_EARLY", None)
+    nbgrader = [str(Path(sys.executable).parent / "nbgrader"), "release_assignment"]
+    refused = subprocess.run(nbgrader + ["02-bptt"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "shows the answers of 01-rnn-cell" in refused.stdout + refused.stderr
+    assert not (tmp_path / "exchange" / "schedule-test" / "outbound" / "02-bptt").exists()
+    released = subprocess.run(nbgrader + ["02-bptt"], cwd=REPO_ROOT, env=dict(env, SEQCOURSE_REVEAL_EARLY="1"),
+                              capture_output=True, text=True, timeout=120)
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert (tmp_path / "exchange" / "schedule-test" / "outbound" / "02-bptt" / "02-bptt.ipynb").is_file()
