@@ -9,6 +9,8 @@ may not change. Every module that needs to know what a cell is asks here; nbgrad
 
 from __future__ import annotations
 
+import re
+
 
 def meta(cell) -> dict:
     """The cell's ``nbgrader`` metadata ({} for a cell nbgrader does not know)."""
@@ -94,3 +96,17 @@ def run_cells(nb, grade_ids: list[str], namespace: dict, label: str = "notebook"
     if missing:
         raise RuntimeError(f"{label} has no cells {missing}")
     return namespace
+
+
+def exercise_titles(nb) -> dict[str, str]:
+    """grade_id of each answer cell -> the exercise above it ("exercise 5"), from the headings."""
+    titles, current = {}, None
+    for cell in nb["cells"]:
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            found = re.findall(r"^#+\s*Exercise (\d+)\b", source, re.MULTILINE)
+            if found:
+                current = f"exercise {found[-1]}"
+        elif is_answer(cell) and current:
+            titles[grade_id(cell)] = current
+    return titles

@@ -208,3 +208,36 @@ def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol
     if causes:
         msg += "\n  likely cause: " + "; ".join(causes)
     _fail(msg, hint)
+
+
+CLAIM = "application/vnd.seqcourse.claim+json"   # how a graded run's claim is shown, for `course check`
+
+
+def check_bar(value: float, bar: float, what: str, *, graded: str, exercise: str, below: bool = False,
+              hint: str | None = None) -> None:
+    """A graded run's claim: ``value`` reaches ``bar`` (``below=True``: stays at or under it).
+
+    ``graded`` names the graded cell that grades the run when the work is submitted, and
+    ``exercise`` the exercise its points are charged to. The claim is shown as a line (and, for
+    ``course check``, as data it reads back), then fails like the other checks when it does not hold.
+    """
+    __tracebackhide__ = True
+    _verify()
+    value, bar = _float(value), _float(bar)
+    passed = value <= bar if below else value >= bar
+    sign = "<=" if below else ">="
+    verdict = "reached" if passed else f"missed by {abs(value - bar):.4g}"
+    line = f"{what}: {value:.4g} (bar {sign} {bar:.4g}) {verdict}; graded in {graded}, charged to {exercise}"
+    record = {"graded": graded, "exercise": exercise, "what": what, "value": value, "bar": bar,
+              "below": below, "passed": passed}
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({CLAIM: record, "text/plain": line}, raw=True)
+    else:
+        print(line)
+    if not passed:
+        _fail(f"{what} is {value:.4g}: {'above' if below else 'below'} this profile's bar of {bar:.4g}", hint)

@@ -120,19 +120,6 @@ def sync_given(solutions: Path | None = None, write: bool = False) -> tuple[list
     return reuses, drift
 
 
-def _exercise_titles(nb) -> dict[str, str]:
-    """grade_id of each solution cell -> the exercise above it ("exercise 5")."""
-    titles, current = {}, None
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            found = re.findall(r"^#+\s*Exercise (\d+)\b", cell.source, re.MULTILINE)
-            if found:
-                current = f"exercise {found[-1]}"
-        elif cells.is_answer(cell) and current:
-            titles[cells.grade_id(cell)] = current
-    return titles
-
-
 def reveal_table(solutions: Path | None = None) -> str:
     """A Markdown table for the instructor guide: which earlier answers each lesson's given code
     shows, so it is released only after those lessons' deadlines."""
@@ -143,7 +130,7 @@ def reveal_table(solutions: Path | None = None) -> str:
     for r in reuses:
         lesson, _, grade_id = r.source.partition("/")
         if lesson not in titles:
-            titles[lesson] = _exercise_titles(_notebook(solutions, lesson)[1])
+            titles[lesson] = cells.exercise_titles(_notebook(solutions, lesson)[1])
         what = titles[lesson].get(grade_id, grade_id)
         rows.setdefault(r.lesson, {}).setdefault(lesson, [])
         rows[r.lesson][lesson].append(f"{what} (`{'`, `'.join(r.names)}`)")

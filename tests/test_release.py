@@ -183,3 +183,24 @@ def test_nbgrader_release_follows_the_schedule(tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert released.returncode == 0, released.stdout + released.stderr
     assert (tmp_path / "exchange" / "schedule-test" / "outbound" / "02-bptt" / "02-bptt.ipynb").is_file()
+
+
+def test_every_graded_run_names_its_graded_cell_and_exercise():
+    """check_bar's graded= and exercise= agree with the notebook: the graded cell grades a run
+    charged to that exercise, whose heading has that number (course check prints them)."""
+    import json
+
+    found = 0
+    for path in sorted((REPO_ROOT / "solutions").glob("*/*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        by_id, titles = cells.by_grade_id(nb), cells.exercise_titles(nb)
+        for cell in nb["cells"]:
+            source = "".join(cell["source"])
+            for graded, number, exercise in re.findall(
+                    r'graded="(\w+)", exercise="exercise (\d+) \((\w+)\)"', source):
+                found += 1
+                assert cells.seqcourse_meta(by_id[graded]).get("exercise") == exercise, (path.name, graded)
+                assert titles[exercise] == f"exercise {number}", (path.name, exercise, titles[exercise])
+        runs = [gid for gid, c in by_id.items() if cells.seqcourse_meta(c).get("exercise")]
+        assert all(f'graded="{gid}"' in json.dumps(nb).replace('\\"', '"') for gid in runs), (path.name, runs)
+    assert found >= 11

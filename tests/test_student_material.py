@@ -205,7 +205,11 @@ def test_the_edition_installs_and_runs_in_a_fresh_venv(edition, tmp_path):
                            cwd=edition, capture_output=True, text=True, env=env, timeout=300)
     out = check.stdout
     assert check.returncode == 1, out + check.stderr[-2000:]
-    assert "student edition" in out and "visible tests pass in 0 of 6 test cells" in out and "---- test_trained_classifier" in out, out + check.stderr[-3000:]
+    assert "student edition" in out and "visible tests pass in 0 of 6 test cells; graded runs reach their bars in 0 of 1" \
+        in out, out + check.stderr[-3000:]
+    assert "FAIL test_trained_classifier" in out and "a run graded at submission" in out \
+        and "the run did not reach its checks" in out, out
+    assert "running over TCP" not in out + check.stderr, "course check's kernel should use Unix sockets"
     assert "FAIL test_rnn_cell" in out and "NotImplementedError" in out, out
     assert "Hidden tests run when your work is graded" in out
     assert "release" not in subprocess.run([str(venv / "bin" / "course"), "--help"], capture_output=True,
