@@ -117,7 +117,7 @@ def run_visible_tests(path: Path | str, timeout: int = 300) -> list[CellResult]:
     # own tests (the hidden tests then charge the shortfall there): name those.
     owner, titles = cells.exercise_of_tests(nb.cells), cells.exercise_titles(nb)
     failing = {owner[r.grade_id] for r in results if not r.at_submission and not r.passed}
-    for r, cell in zip(results, [c for c in nb.cells if c.cell_type == "code" and cells.is_graded(c)]):
+    for r, cell in zip(results, [c for c in nb.cells if c.cell_type == "code" and cells.is_graded(c)], strict=True):
         if r.at_submission and not r.ok:
             uses = cells.seqcourse_meta(cell).get("reads", [])
             r.suspects = [f"{titles.get(ex, ex)} ({ex})" for ex in uses if ex in failing and ex != owner[r.grade_id]]
