@@ -97,13 +97,13 @@ def check_shape(x, expected: tuple, name: str = "output", hint: str | None = Non
 
 
 NON_FINITE_CAUSES = (
-    "a softmax over a row whose scores are all -inf (every position masked, or the mask or the "
-    "softmax applied along the wrong axis) gives NaN",
-    "exp() of large values computed by hand overflows to inf, and inf - inf or inf / inf is NaN: "
-    "use torch.softmax / torch.log_softmax, which subtract the maximum first",
-    "a division by zero (a norm, a length or a count of 0: clamp it, e.g. .clamp_min(1e-8))",
-    "a log of 0 (use log_softmax, or clamp before the log)",
-    "masking after the softmax with a multiplication by -inf or by a NaN-producing value",
+    "a log of 0: log(sigmoid(x)) and log(softmax(x)) are log 0 = -inf once x saturates; compute in "
+    "log space with F.logsigmoid (= -softplus(-x)) or torch.log_softmax, which stay finite",
+    "exp() of large values computed by hand overflows to inf, and inf - inf or inf / inf is NaN: use "
+    "torch.softmax, torch.log_softmax or torch.logsumexp, which subtract the maximum first",
+    "a division by zero (a norm, a length or a count of 0): make sure the divisor cannot be 0",
+    "a softmax over a row whose scores are all -inf (every position masked, or the mask applied "
+    "along the wrong axis), or a mask applied by multiplying with -inf",
 )
 
 
@@ -165,10 +165,21 @@ def _likely_causes(a, b, atol, rtol) -> list[str]:
                 causes.append("your result is the expected one reversed along axis 1 (time)")
         ratio = _T_sum(_T_mul(a, b)) / max(_float(_T_item(_T_sum(_T_mul(b, b)))), 1e-30)
         r = _float(_T_item(ratio))
-        if abs(r - 1) > 1e-3 and abs(r) > 1e-3 and _close(a, _T_mul(b, r), atol, rtol):
-            causes.append(f"your result is {r:.4g} times the expected one: a scale factor, "
+        factor = _clean_factor(r)
+        if factor and _close(a, _T_mul(b, r), atol, rtol):
+            causes.append(f"your result is {factor} the expected one: a scale factor, "
                           "e.g. a sum where a mean was asked, or a term counted twice")
     return causes
+
+
+def _clean_factor(r: float) -> str | None:
+    """``r`` as a small whole factor ("2 times", "1/3 of"), else None: a ratio such as 0.8334 is a
+    different computation, not a forgotten scale, and is not reported as one."""
+    for k in range(2, 9):
+        for value, text in ((k, f"{k} times"), (1 / k, f"1/{k} of"), (-k, f"-{k} times"), (-1 / k, f"-1/{k} of")):
+            if abs(r - value) <= 1e-4 * abs(value):
+                return text
+    return None
 
 
 def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol: float = 1e-5,
@@ -191,7 +202,7 @@ def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol
         return
     finite = _isfinite(a)
     if not _T_item(_T_all(finite)) and _T_item(_T_all(_isfinite(b))):
-        check_finite(actual, name)   # the caller's hint is about values, not about NaN
+        check_finite(actual, name, hint)
     diff = _abs(_T_sub(a, b))
     tol = _T_add(_T_mul(_abs(b), rtol), atol)
     bad = ~_T_le(diff, tol)

@@ -21,13 +21,21 @@ def _message(check, *args, **kwargs) -> str:
     return str(failed.value)
 
 
-def test_nan_gets_its_own_message_with_likely_causes_not_the_callers_hint():
+def test_nan_gets_its_own_message_with_likely_causes_and_the_exercise_hint():
     weights = torch.tensor([[float("nan"), 0.5, float("inf")]])
     message = _message(check_close, weights, torch.tensor([[0.5, 0.5, 0.0]]), "the attention weights",
                        hint="mask the scores with -inf before the softmax")
     assert message.startswith("NaN or infinite values in the attention weights: 1 NaN and 1 infinite of 3")
     assert "wrong axis" in message and "overflow" in message and "division by zero" in message
-    assert "mask the scores with -inf" not in message   # the hint is about values, not about NaN
+    assert "F.logsigmoid" in message and "clamp" not in message   # log space, never a clamp inside a formula
+    assert message.rstrip().endswith("Hint: mask the scores with -inf before the softmax")   # the exercise's own hint
+
+
+def test_a_scale_factor_is_named_only_when_it_is_a_clean_one():
+    expected = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert "1/2 of the expected one: a scale factor" in _message(check_close, expected / 2, expected, "the loss")
+    assert "3 times the expected one" in _message(check_close, expected * 3, expected, "the loss")
+    assert "scale factor" not in _message(check_close, expected * 0.8334, expected, "the loss")   # a mean of means
 
 
 @pytest.mark.parametrize("check, args, start", [

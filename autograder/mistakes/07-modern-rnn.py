@@ -201,6 +201,8 @@ def mingru_loop(gate, cand, h0=None):
     Mistake("slstm_cell", "state-sized-like-x", "sizes the fresh state like x, (B, E), right only when E = H",
             _slstm(fresh="zeros = torch.zeros_like(x)\n        "
                          "state = (zeros, zeros, zeros, torch.full_like(zeros, float('-inf')))"), kind="edge"),
+    Mistake("slstm_cell", "log-of-sigmoid-forget", "takes log f = torch.log(torch.sigmoid(f~)), -inf once f~ "
+            "saturates (the text asks for F.logsigmoid)", _slstm(log_f="torch.log(torch.sigmoid(f_))"), kind="extreme"),
     Mistake("slstm_cell", "cell-updated-in-place", "updates c and n in place",
             _slstm(c="c.mul_(f).add_(i * torch.tanh(z_))", n="n.mul_(f).add_(i)"), kind="side-effect"),
     # ---------------------------------------------------------------- match_hidden

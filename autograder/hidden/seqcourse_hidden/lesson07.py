@@ -9,7 +9,7 @@ the input's dtype and device (``torch.zeros(B, T, H)`` is float32 on the CPU wha
 |---|---|---|---|---|---|
 | linear_attention | test_linear_attention: float64 in, float64 outputs and state (both forms); float32 too | test_linear_attention: state=None and a given (S, z), as a tuple and as a list; a sequence run in two chunks equals one run | test_linear_attention: B = 1, T = 1, d_k != d_v, d_k = 1, odd T | test_linear_attention: queries and keys near -20 (features near 1e-9: no eps in the normaliser) and near 1e3 | test_linear_attention: q, k, v and the given state unchanged; gradcheck through q, k and v for both forms |
 | mingru | test_mingru: float64 in, float64 out (loop and scan); float32 too | test_mingru: h0=None (zeros) and a given positive h0 | test_mingru: T = 1, B = 1, H = 1, T = 1024 | test_mingru: gate and candidate pre-activations of +-1e3 (saturated gates): finite and equal to the loop | test_mingru: gate, cand and h0 unchanged; the scan's gradients equal the loop's (T up to 1024), gradients reach h0 |
-| slstm_cell | test_slstm_cell: float64 in, float64 h, c, n, m (state=None and given); float32 too | test_slstm_cell: state=None (m = -inf) and a given (h, c, n, m), as a tuple and as a list | test_slstm_cell: B = 1, E != H, E = H, H = 1 | test_slstm_cell: pre-activations of 1e3 and 1e4 (exp overflows without the stabiliser), an input gate of -1e3 from a fresh state | test_slstm_cell: x, the state and the weights unchanged; gradcheck through x, h, c, n and the weights |
+| slstm_cell | test_slstm_cell: float64 in, float64 h, c, n, m (state=None and given); float32 too | test_slstm_cell: state=None (m = -inf) and a given (h, c, n, m), as a tuple and as a list | test_slstm_cell: B = 1, E != H, E = H, H = 1 | test_slstm_cell: pre-activations of 1e3 and 1e4 (exp overflows without the stabiliser), an input gate of -1e3 from a fresh state, a forget gate of -1e3 after an input gate of 1e3 (float64 and float32) | test_slstm_cell: x, the state and the weights unchanged; gradcheck through x, h, c, n and the weights |
 | match_hidden | test_match_hidden: float64 models count like float32 ones (numbers, not bytes) | test_match_hidden: models with frozen parameters (not counted), with a shared weight (counted once), a float target | test_match_hidden: max_hidden = 1, ties (the smaller H), an exact hit, the answer max_hidden itself | test_match_hidden: a target of 0 (H = 1) and of 1e12 (H = max_hidden) | test_match_hidden: torch's random state unchanged, at most 40 calls of make_model for max_hidden = 1024 |
 
 The experiment (section 4) is graded by test_experiment, charged to match_hidden: a shortfall
@@ -18,6 +18,7 @@ caused by a mingru or slstm_cell that fails its own tests is charged there inste
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
@@ -365,6 +366,22 @@ def test_slstm_cell(slstm_cell) -> None:
                  hint="start m at -inf: then m_1 = i~_1, i'_1 = 1 and n_1 = 1; with m_0 = 0, i'_1 = exp(-1000) = 0 "
                       "and h = 0 / 0")
     check_close(got[0], want[0], "h after a first step whose input gate pre-activation is -1e3", **TOL)
+    # a saturated forget gate (f~ = -1e3) after an input of weight e^1000: in float64 and float32 the
+    # old memory still outweighs a new input of weight e^-5 (log f = logsigmoid(f~) = -1000, finite;
+    # torch.log(torch.sigmoid(f~)) is log 0 = -inf and forgets it)
+    for dtype in (torch.float64, torch.float32):
+        eye = torch.eye(4, dtype=dtype)
+        zero_hh, zero_b = torch.zeros(4, 1, dtype=dtype), torch.zeros(4, dtype=dtype)
+        x1 = torch.tensor([[1e3, 0.0, math.atanh(0.5), 2.0]], dtype=dtype)      # i~, f~, z~, o~
+        x2 = torch.tensor([[-5.0, -1e3, math.atanh(-0.5), 2.0]], dtype=dtype)
+        state = _call(slstm_cell, x1, None, eye, zero_hh, zero_b, what="slstm_cell with an input gate of 1e3")
+        got = _call(slstm_cell, x2, tuple(state), eye, zero_hh, zero_b,
+                    what="slstm_cell with a forget gate pre-activation of -1e3")[0]
+        keep = math.exp(-5)
+        want = torch.sigmoid(torch.tensor(2.0, dtype=dtype)) * (0.5 - 0.5 * keep) / (1 + keep)
+        check_close(got, want.reshape(1, 1), f"h when the forget gate saturates (f~ = -1e3, {dtype})",
+                    atol=1e-6, rtol=1e-5, hint="log f = F.logsigmoid(f~) is -1000 there, finite: the old memory's "
+                    "weight e^1000 e^-1000 = 1 still counts; torch.log(torch.sigmoid(f~)) is log 0 = -inf and forgets it")
     # gradients through x, h, c, n and the weights
     g = _gen(7250)
     state = _ref_slstm(_randn(2, 2, g=g), None, *_weights(2, 3, g))
