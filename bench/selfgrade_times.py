@@ -50,7 +50,7 @@ def main() -> None:
              f"Command: `python bench/selfgrade_times.py --repeats {args.repeats}`. Machine: {platform.machine()}, "
              f"{os.cpu_count()} cores, Python {platform.python_version()}. Each run is a fresh `course selfgrade` "
              "process on a finished notebook: the lesson is generated, a kernel zygote starts beside it, the "
-             "notebook runs under the ci budget with every core, and the report is printed.", "",
+             "notebook runs under the ci budget with one torch thread, and the report is printed.", "",
              f"| lesson | median (s) | fastest (s) | within {GOAL_S} s | result |", "|---|---|---|---|---|"]
     for aid, med, best, last in rows:
         lines.append(f"| {aid} | {med:.1f} | {best:.1f} | {'yes' if med <= GOAL_S else 'no'} | {last} |")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -111,7 +110,10 @@ def cmd_selfgrade(args) -> int:
     valid_notebook(nb, "selfgrade", f"lessons/{aid}/")
     print(f"grading {nb} as lesson {aid} (the ci budget, in the grading sandbox)...")
     try:
-        result = grade_notebook(aid, nb, "me", threads=os.cpu_count() or 1)
+        # One thread, as in class grading: the lessons' small tensors gain nothing from a second one,
+        # and torch's threads spin against any other busy process (lesson 07 took 191 s instead of
+        # 11 s with one core busy and two threads; 12 s with one thread).
+        result = grade_notebook(aid, nb, "me", threads=1)
     except RuntimeError as exc:   # the lesson itself could not be generated: nbgrader's own error
         raise SystemExit(f"course selfgrade: grading failed, nothing was scored.\n{exc}") from None
     print(result.summary(aid))

@@ -272,6 +272,7 @@ def _lessons(assignment: str):
 
 
 def hostile_class(assignment: str) -> dict[str, object]:
-    """Every hostile kind of one lesson, and the honest baseline: kind -> notebook."""
-    return {"honest": hostile_submission(assignment, None),
+    """Every hostile kind of one lesson, the honest baseline, and a correct notebook (which must
+    keep its full marks beside them): kind -> notebook."""
+    return {"correct": student_submission(assignment), "honest": hostile_submission(assignment, None),
             **{name: hostile_submission(assignment, name) for name in CHANNELS}}

@@ -4,11 +4,14 @@
 honestly and whose other answers try to take the reference answers (or hide failures) through one
 channel each. Each must end graded with at most the honest notebook's points, or needs review with
 a reason that the runtime (not only the static scan) gives where the channel is one it watches.
+A correct notebook graded beside them, with every core busy, keeps its full marks.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -35,12 +38,22 @@ def test_hostile_submissions_take_nothing(aid, tmp_path):
         shutil.copytree(REPO_ROOT / edition / aid, tmp_path / edition / aid)
     course = Course(tmp_path)
     kinds = hostile_class(aid)
-    assert set(kinds) == {"honest", *CHANNELS}
+    assert set(kinds) == {"correct", "honest", *CHANNELS}
     for kind, nb in kinds.items():
         folder = course.submitted / kind / aid
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / course.notebook_name(aid))
-    results = {r.student: r for r in grade_class(course, aid, workers=2, limits=LIMITS, progress=False)}
+    # Every core busy: the class's two workers and a process that only burns CPU (the other test
+    # worker too, in CI). A correct notebook's grade must not depend on it.
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        results = {r.student: r for r in grade_class(course, aid, workers=2, limits=LIMITS, progress=False)}
+    finally:
+        burner.kill()
+        burner.wait()
+    correct = results.pop("correct")
+    assert correct.status == STATUS_GRADED and correct.score == sum(correct.max_scores.values()), \
+        (correct.score, correct.reasons, correct.messages)
     honest = results.pop("honest")
     assert honest.status == STATUS_GRADED and honest.score and honest.score > 0, honest.reasons
     report = []
