@@ -41,8 +41,8 @@ def mingru_loop(gate, cand, h0=None):
     z, candidate = torch.sigmoid(gate), g(cand)
     h = h0 if h0 is not None else gate.new_zeros(gate.shape[0], gate.shape[2])
     states = []
-    for t in range(gate.shape[1]):
-        h = (1 - z[:, t]) * h + z[:, t] * candidate[:, t]
+    for z_t, c_t in zip(z.unbind(dim=1), candidate.unbind(dim=1)):   # each step's slice, made once
+        h = (1 - z_t) * h + z_t * c_t
         states.append(h)
     return torch.stack(states, dim=1)
 """
@@ -152,8 +152,7 @@ MISTAKES = [
             _la(update="S += fk.unsqueeze(-1) * v[:, t].unsqueeze(1)\n        z += fk"), kind="side-effect"),
     # ---------------------------------------------------------------- mingru
     Mistake("mingru", "loop-update-flipped", "mixes the other way round in the loop: z h + (1 - z) g(cand)",
-            _scan(loop=_LOOP.replace("(1 - z[:, t]) * h + z[:, t] * candidate[:, t]",
-                                     "z[:, t] * h + (1 - z[:, t]) * candidate[:, t]")), kind="maths"),
+            _scan(loop=_LOOP.replace("(1 - z_t) * h + z_t * c_t", "z_t * h + (1 - z_t) * c_t")), kind="maths"),
     Mistake("mingru", "scan-exclusive-cumsum", "sums log a over the steps before t only (an exclusive cumsum)",
             _scan(a_star="torch.cumsum(log_a, dim=1) - log_a"), kind="maths"),
     Mistake("mingru", "scan-wrong-axis", "runs the scan along the last axis (H) instead of time",
