@@ -216,6 +216,27 @@ def adding_problem(n, T, generator):
     markers[rows, torch.randint(T // 2, T - 1, (n,), generator=generator)] = 1
     return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
 """, kind="edge"),
+    Mistake("adding_problem", "fresh-generator", "draws from a fresh generator with the given one's seed, "
+            "so the generator is never advanced and every call returns the same batch", """
+def adding_problem(n, T, generator):
+    generator = torch.Generator().manual_seed(generator.initial_seed())
+    values = torch.rand(n, T, generator=generator)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
+    markers[rows, torch.randint(T // 2, T, (n,), generator=generator)] = 1
+    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
+""", kind="input"),
+    Mistake("adding_problem", "second-half-even", "draws the second marker below 2 * (T // 2): for odd T it never "
+            "reaches the last position", """
+def adding_problem(n, T, generator):
+    values = torch.rand(n, T, generator=generator)
+    markers = torch.zeros(n, T)
+    rows = torch.arange(n)
+    markers[rows, torch.randint(0, T // 2, (n,), generator=generator)] = 1
+    markers[rows, torch.randint(T // 2, 2 * (T // 2), (n,), generator=generator)] = 1
+    return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
+""", kind="edge"),
     Mistake("adding_problem", "reseeds-torch", "calls torch.manual_seed for reproducibility",
             """
 def adding_problem(n, T, generator):

@@ -239,6 +239,11 @@ def packed_lstm(lstm, x, lengths, state=None):
             _sampler(draw="torch.multinomial(torch.softmax(logits, dim=-1), 1).squeeze(1)"), kind="side-effect"),
     Mistake("sample_next", "in-place", "divides the caller's logits in place",
             _sampler(scale="logits /= temperature"), kind="side-effect"),
+    Mistake("sample_next", "fast-path-in-place", "skips the division at temperature 1, then masks the caller's "
+            "logits in place for top-k", _sampler(
+                scale="logits = logits if temperature == 1 else logits / temperature",
+                kth="logits.topk(top_k, dim=-1).values[:, -1:]\n        logits[logits < kth] = float('-inf')"),
+            kind="side-effect"),
     # ---------------------------------------------------------------- generate
     Mistake("generate", "starts-from-padding", "feeds the padding id first, not <bos>", _generate(start="vocab.pad_id"), kind="maths"),
     Mistake("generate", "goes-on-after-eos", "keeps every character sampled after a name's <eos>",

@@ -87,7 +87,7 @@ def greedy_decode(model, src, src_len, bos_id, eos_id, max_len):
 
 def _beam(fallback=True, norm="best[1] / best[2] ** alpha", key="f[1] / f[2] ** alpha", score_eos=True,
           width="min(beam_size, logits.shape[-1])", pairs="top.values.tolist(), top.indices.tolist()",
-          extend=None):
+          extend=None, stop="not beams"):
     extend = extend or ("candidates.append((tokens + [idx], logp + lp, new_state))" if score_eos else
                         "candidates.append((tokens + [idx], logp + (0.0 if idx == eos_id else lp), new_state))")
     greedy = """
@@ -115,7 +115,7 @@ def beam_search(model, src, src_len, bos_id, eos_id, beam_size, max_len, alpha=0
                 finished.append((tokens[:-1], logp, len(tokens)))
             else:
                 beams.append((tokens, logp, new_state))
-        if not beams:
+        if {stop}:
             break
     finished += [(tokens, logp, len(tokens)) for tokens, logp, _ in beams]{greedy}
     best = max(finished, key=lambda f: {key})
@@ -251,6 +251,9 @@ def masked_cross_entropy(logits, targets, pad_id=0):
             "share (and all grow) one list", _beam(extend="tokens.append(idx)\n"
                                                           "                candidates.append((tokens, logp + lp, new_state))"),
             kind="side-effect"),
+    Mistake("beam_search", "stops-at-beam-size-finished", "stops once beam_size hypotheses have finished, as "
+            "some libraries do, not when the beam is empty", _beam(stop="not beams or len(finished) >= beam_size"),
+            kind="maths"),
     Mistake("beam_search", "tensor-scores", "iterates over the topk tensors: the tokens are 0-dimensional "
             "tensors and the score a tensor", _beam(pairs="top.values, top.indices"), kind="dtype"),
 ]

@@ -173,6 +173,8 @@ def attend(scores, mask, values):
     context = (weights.unsqueeze(-1) * values).sum(dim=1)
     return context, weights
 """, kind="extreme"),
+    Mistake("attend", "finite-mask-constant", "masks with -1e4, a 'large enough' constant, instead of -inf",
+            _attend(weights="torch.softmax(scores.masked_fill(~mask, -1e4), dim=-1)"), kind="extreme"),
     Mistake("attend", "masked-fill-in-place", "masks the scores with masked_fill_, changing the caller's scores",
             _attend(weights="torch.softmax(scores.masked_fill_(~mask, float('-inf')), dim=-1)"), kind="side-effect"),
     # ---------------------------------------------------------------- AttnSeq2Seq

@@ -205,6 +205,16 @@ def mingru_loop(gate, cand, h0=None):
     Mistake("slstm_cell", "cell-updated-in-place", "updates c and n in place",
             _slstm(c="c.mul_(f).add_(i * torch.tanh(z_))", n="n.mul_(f).add_(i)"), kind="side-effect"),
     # ---------------------------------------------------------------- match_hidden
+    Mistake("match_hidden", "target-truncated", "takes the target as an int, so 42.5 becomes 42",
+            _match(search="""    target = int(target)
+    low, high = 1, max_hidden
+    while low < high:
+        mid = (low + high) // 2
+        if count(mid) < target:
+            low = mid + 1
+        else:
+            high = mid
+"""), kind="input"),
     Mistake("match_hidden", "counts-tensors", "counts the parameter tensors, not the numbers in them",
             _match(count="len(list(model.parameters()))"), kind="maths"),
     Mistake("match_hidden", "counts-frozen", "counts every parameter, trainable or not",

@@ -9,7 +9,7 @@ device (``torch.zeros(W.shape)`` is float32 on the CPU whatever W is).
 | bptt | test_bptt: float64 and float32 inputs, the four gradients keep the dtype | test_bptt: a given non-zero s0; a loss on the last state only | test_bptt: B = 1 with T = 1, E = H and E != H | n/a: 1 - s^2 is bounded, nothing can overflow | test_bptt: every argument unchanged (grad_states above all) |
 | lag_gradient_norms | test_lag_gradient_norms: float64 and float32 inputs, norms of the same dtype | test_lag_gradient_norms: a given non-zero s0 | test_lag_gradient_norms: B = 1 with T = 1 | test_lag_gradient_norms: rho = 0.3 over 80 steps, norms down to 1e-41 compared relatively; rho = 1.3 growing | test_lag_gradient_norms: s0 (values and requires_grad) and W, U, b unchanged; the result detached |
 | clip_grad_norm | test_clip_grad_norm: float64 gradients, the total returned as a float64 tensor | test_clip_grad_norm: parameters as a generator (as model.parameters() gives them) and as a list; parameters without .grad | test_clip_grad_norm: one parameter, norms below and above max_norm | test_clip_grad_norm: all-zero gradients (total 0, no NaN) | test_clip_grad_norm: .grad None kept; parameter values unchanged |
-| adding_problem | test_adding_problem: float32 x and y | test_adding_problem: the generator alone decides the data | test_adding_problem: n = 1, T = 2, odd T | n/a: bounded random data | test_adding_problem: the global random state unchanged |
+| adding_problem | test_adding_problem: float32 x and y | test_adding_problem: the generator alone decides the data, and it advances (two calls differ) | test_adding_problem: n = 1, T = 2, odd T (the second marker reaches T - 1) | n/a: bounded random data | test_adding_problem: the global random state unchanged |
 | delay_task | test_delay_task: int64 x and y | test_delay_task: the generator alone decides the data | test_delay_task: n = 1, lag 0 and lag T - 1 | n/a: integer data | test_delay_task: the global random state unchanged |
 
 The experiments re-measure the notebook's trained models on data of their own: test_adding_experiment
@@ -240,10 +240,19 @@ def test_adding_problem(adding_problem) -> None:
     c = adding_problem(16, 20, _gen(8))
     check_true(not torch.equal(a[0], c[0]), "different generator seeds gave the same data")
     _check_rng_untouched(lambda: adding_problem(4, 6, _gen(9)), "adding_problem")
-    positions = torch.stack([adding_problem(1, 20, _gen(s))[0][0, :, 1].nonzero()[:, 0] for s in range(200)])
-    check_true(set(positions[:, 0].tolist()) == set(range(10)) and set(positions[:, 1].tolist()) == set(range(10, 20)),
-               "marker positions should be drawn uniformly within each half: every position of the half "
-               "should occur (torch.randint's upper bound is exclusive)")
+    for T in (20, 21, 3):     # an even and two odd lengths: the second half is T // 2 .. T - 1
+        positions = torch.stack([adding_problem(1, T, _gen(s))[0][0, :, 1].nonzero()[:, 0] for s in range(300)])
+        check_true(set(positions[:, 0].tolist()) == set(range(T // 2))
+                   and set(positions[:, 1].tolist()) == set(range(T // 2, T)),
+                   f"marker positions should be drawn uniformly within each half: for T = {T} every position of "
+                   f"0 .. {T // 2 - 1} and of {T // 2} .. {T - 1} should occur (torch.randint's upper bound is "
+                   "exclusive; the second half ends at T - 1 for odd T too)")
+    # the generator you are given is the one drawn from: it advances, so two calls differ
+    g = _gen(11)
+    first, second = adding_problem(8, 10, g), adding_problem(8, 10, g)
+    check_true(not torch.equal(first[0], second[0]),
+               "two calls with the same generator returned the same batch: draw from the generator you are "
+               "given (generator=generator), not from a new one seeded like it, so that it advances")
 
 
 # ---------------------------------------------------------------- exercise 5: the delay task

@@ -465,9 +465,16 @@ def test_sample_next(sample_next) -> None:
         except ValueError:
             continue
         check_true(False, f"sample_next(logits, {bad}) should raise ValueError")
-    inplace = torch.tensor([[1.0, 2.0, 3.0]])
-    sample_next(inplace, temperature=2.0, top_k=1, generator=_gen(1))
-    check_true(inplace.tolist() == [[1.0, 2.0, 3.0]], "sample_next changed the caller's logits in place")
+    # the caller's logits unchanged, for every setting (a special case, such as temperature 1 or no top_k,
+    # must not skip the care the general path takes)
+    for kw in (dict(temperature=2.0, top_k=1), dict(temperature=1.0, top_k=2), dict(temperature=1.0),
+               dict(top_k=2), dict(temperature=0.5), dict()):
+        inplace = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+        sample_next(inplace, generator=_gen(1), **kw)
+        check_true(inplace.tolist() == [[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]],
+                   f"sample_next(logits, {', '.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}) changed the "
+                   "caller's logits in place", hint="work on a copy: logits / temperature makes a new tensor, "
+                   "logits.div_(...) or logits[...] = -inf edits the caller's")
 
 
 # ---------------------------------------------------------------- exercise 6: generation

@@ -376,6 +376,21 @@ def _crafted() -> TableModel:
     return model
 
 
+def _stopping_rule_model() -> TableModel:
+    """With beam_size 2 and alpha = 1: step 1 keeps <eos> (p .4, finished) and 4 (.35); step 2 keeps
+    4 6 (.3395) and 4 <eos> (.0105, finished): two hypotheses have finished. Only step 3 finishes
+    4 6 <eos>, whose normalised score log(.3395) / 3 beats <eos>'s log(.4) / 1."""
+    V = 8
+    model = TableModel(V, 4, 0)
+    table = torch.full((5, V, V), -1e4, dtype=torch.float64)
+    for t, prev, probs in ((0, BOS, {EOS: 0.4, 4: 0.35, 5: 0.25}), (1, 4, {6: 0.97, EOS: 0.03}),
+                           (1, 5, {7: 1.0}), (2, 6, {EOS: 1.0}), (2, 7, {EOS: 1.0})):
+        for tok, p in probs.items():
+            table[t, prev, tok] = math.log(p)
+    model.table = table
+    return model
+
+
 def _logp(model, tokens, max_len):
     """(log p(tokens, then <eos> unless cut off at max_len), length counting <eos>) under a table model."""
     cached = getattr(model, "_logp_cache", None)
@@ -554,6 +569,15 @@ def test_beam_search(beam_search, greedy_decode, Seq2Seq, sequence_log_prob) -> 
     _expect(score >= g_logp - 1e-9, f"{call} returned {tokens} scoring {score:.4f}, below greedy's "
             f"{g_logp:.4f}: the beam pruned the greedy path.",
             hint="beam search alone does not guarantee it: add the greedy hypothesis to the candidates")
+    # the stopping rule stated: go on until the beam is empty or max_len, however many hypotheses have
+    # finished (stopping once beam_size have finished, as some libraries do, misses a better one here)
+    stops = _stopping_rule_model().eval()
+    tokens, score, call = _beam(beam_search, stops, 2, 4, alpha=1.0,
+                                what="a model on which two hypotheses finish before the best one")
+    _expect(tokens == [4, 6] and math.isclose(score, math.log(0.35 * 0.97) / 3, abs_tol=1e-6),
+            f"{call} returned {tokens} ({score:.4f}); the best normalised hypothesis, [4, 6] "
+            f"({math.log(0.35 * 0.97) / 3:.4f}), finishes at step 3, after two others have finished.",
+            hint="stop when the beam is empty or after max_len steps, not once beam_size hypotheses have finished")
     # length normalisation: rank and score by log p / length ** alpha (length counts <eos>)
     for seed in range(4):
         model = TableModel(V, L, 5450 + seed, sharp=1.5).eval()

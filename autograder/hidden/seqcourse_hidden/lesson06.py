@@ -7,7 +7,7 @@ device (``torch.zeros(B, S)`` is float32 on the CPU whatever the input is).
 | exercise | dtype | input | edge | extreme | side-effect |
 |---|---|---|---|---|---|
 | attention_scores | test_attention_scores: float64 and float32 query and keys, the scores keep their dtype (every kind) | test_attention_scores: keys that are a non-contiguous view (as pad_packed_sequence returns them), a params dict holding every parameter as nn.Parameter | test_attention_scores: B = 1 with S = 1, odd sizes, Q != K for general and additive | test_attention_scores: a zero query and a zero key (cosine: 0, not NaN), a query scaled by 1e4 (cosine unchanged, additive saturated but finite) | test_attention_scores: query, keys and params unchanged; gradients reach query, keys and the kind's parameters |
-| attend | test_attend: float64 and float32 scores and values, weights and context keep the dtype | test_attend: a mask with a masked position between real ones, not only trailing padding | test_attend: B = 1 with S = 1 and D = 1, odd sizes | test_attend: scores of +-1e4 at real positions and 1e6 at padded ones (no overflow) | test_attend: scores, mask and values unchanged; gradients reach scores and values, none reaches padded values |
+| attend | test_attend: float64 and float32 scores and values, weights and context keep the dtype | test_attend: a mask with a masked position between real ones, not only trailing padding | test_attend: B = 1 with S = 1 and D = 1, odd sizes | test_attend: scores of +-1e4 at real positions and 1e6 at padded ones (no overflow); every real score near -3e4 (no finite mask constant is low enough) | test_attend: scores, mask and values unchanged; gradients reach scores and values, none reaches padded values |
 | AttnSeq2Seq | test_attn_seq2seq: model.double() gives float64 logits, state and weights; float32 too | test_attn_seq2seq: source lengths in any order, step from a given state (not only encode's) | test_attn_seq2seq: B = 1 with a source of length 1 and T = 1; both directions of the encoder (compared with the reference); extra padding columns | n/a: token ids in, tanh and GRU gates inside; the extremes of scores and softmax are graded in attention_scores and attend | test_attn_seq2seq: src, src_len and dec_in unchanged, train/eval mode unchanged, gradients reach every parameter |
 
 The trained model (section 4) is graded by test_trained_dates, charged to AttnSeq2Seq: a shortfall
@@ -228,13 +228,22 @@ def test_attend(attend) -> None:
                    "values through attend", hint="no .detach(), torch.no_grad() or torch.tensor(...) inside")
         check_true(bool((v_grad.grad[~mask] == 0).all()), "a padded value got a gradient: its weight is not 0",
                    hint=ZERO_HINT)
-        # extremes: scores of +-1e4 at real positions, 1e6 at padded ones
+        # extremes: scores of +-1e4 at real positions, 1e6 at padded ones; real scores near -3e4
         huge = (torch.randn(B, S, generator=g, dtype=torch.float64) * 1e4).masked_fill(~mask, 1e6)
         big_context, big_weights = _call(attend, huge, mask, values, what=f"attend {what}, scores of size 1e4",
                                          hint=NAN_HINT)
         _check_weights(big_weights, huge, mask, f"{what}, scores of size 1e4")
         big_expected = torch.softmax(huge.masked_fill(~mask, float("-inf")), dim=-1)
         check_close(big_weights, big_expected, "the weight matrix for scores of size 1e4", **TOL, hint=NAN_HINT)
+        # every real score far below any finite "large negative" mask constant (-1e4, -1e9 added...): the
+        # padded positions must still get weight 0
+        low = (-3e4 + torch.randn(B, S, generator=g, dtype=torch.float64) * 1e3).masked_fill(~mask, 5.0)
+        _, low_weights = _call(attend, low, mask, values, what=f"attend {what}, real scores near -3e4")
+        _check_weights(low_weights, low, mask, f"{what}, real scores near -3e4")
+        check_close(low_weights, torch.softmax(low.masked_fill(~mask, float("-inf")), dim=-1),
+                    "the weight matrix when every real score is near -3e4", **TOL,
+                    hint="mask with -inf (masked_fill(~mask, float('-inf'))): a finite constant such as -1e4 is not "
+                         "below every score, and a padded position then keeps weight")
         # float32 in, float32 out
         c32, w32 = _call(attend, scores.float(), mask, values.float(), what=f"attend {what} in float32",
                          hint=DTYPE_HINT)

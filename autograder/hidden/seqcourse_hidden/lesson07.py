@@ -432,6 +432,7 @@ def test_match_hidden(match_hidden) -> None:
         ("nn.Linear(3, H): 4H parameters, an exact hit", lambda H: nn.Linear(3, H), 40, 64),
         ("nn.Linear(3, H), a tie between H = 10 and 11 (the smaller)", lambda H: nn.Linear(3, H), 42, 64),
         ("nn.Linear(3, H), a float target", lambda H: nn.Linear(3, H), 43.0, 64),
+        ("nn.Linear(3, H), a float target between two counts (40 and 44)", lambda H: nn.Linear(3, H), 42.5, 64),
         ("nn.LSTM(2, H)", lambda H: nn.LSTM(2, H), 1297, 64),
         ("nn.LSTM(2, H) in float64", lambda H: nn.LSTM(2, H).double(), 5000, 64),
         ("a model with a frozen layer (not counted)", _Frozen, 900, 40),
