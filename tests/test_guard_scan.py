@@ -144,7 +144,7 @@ def test_scan_flags_rebinding_setup_names():
                           metadata={"nbgrader": {"locked": True, "grade_id": "setup"}})
     honest = new_code_cell("def rnn_cell(x, W):\n    budget = 3\n    return x @ W",
                            metadata={"nbgrader": {"solution": True, "grade_id": "ex"}})
-    sneaky = new_code_cell("check_close = lambda *a, **k: None\nclass budget: min_val_accuracy = 0\n"
+    sneaky = new_code_cell("check_close = lambda *a, **k: None\nclass budget: min_test_accuracy = 0\n"
                            "values = [1]  # a local name of the setup cell's function: fine")
     found = scan_notebook(nbformat.from_dict(new_notebook(cells=[setup, honest, sneaky])))
     assert [f.what for f in found] == ["rebinds check_close, which the locked setup cell defines",

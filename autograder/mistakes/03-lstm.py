@@ -98,6 +98,10 @@ def _forward(body, signature="def lstm_forward(cell, x, state=None):"):
 
 MISTAKES = [
     # ---------------------------------------------------------------- LSTMCellScratch
+    Mistake("LSTMCellScratch", "uninitialised-parameters", "creates the parameters with torch.empty and never "
+            "initialises them (the tests that copy weights in cannot see it)",
+            _cell().replace("        for p in self.parameters():\n            nn.init.uniform_(p, -1 / H ** 0.5, 1 / H ** 0.5)\n", ""),
+            kind="input"),
     Mistake("LSTMCellScratch", "gates-i-f-o-g", "reads the gates in the order i, f, o, g", _cell(chunks="i, f, o, g"),
             kind="maths"),
     Mistake("LSTMCellScratch", "forget-on-candidate", "applies the forget gate to the new candidate",

@@ -211,6 +211,9 @@ def packed_lstm(lstm, x, lengths, state=None):
     return outputs, lstm(x, state)[1]
 """, kind="maths"),
     # ---------------------------------------------------------------- SurnameBiLSTM
+    Mistake("SurnameBiLSTM", "functional-dropout-always-on", "applies F.dropout(features, p) without "
+            "training=self.training, so dropout stays on in eval mode",
+            _classifier(result="self.out(F.dropout(features, p=self.dropout.p))"), kind="side-effect"),
     Mistake("SurnameBiLSTM", "first-layer-states", "classifies from layer 0's states h_n[0], h_n[1]",
             _classifier(features="torch.cat([h_n[0], h_n[1]], dim=-1)"), kind="maths"),
     Mistake("SurnameBiLSTM", "last-padded-output", "takes outputs[:, -1], a padded position for short names",

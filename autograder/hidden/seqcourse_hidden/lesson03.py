@@ -7,7 +7,7 @@ device (``torch.zeros(B, H)``).
 
 | exercise | dtype | input | edge | extreme | side-effect |
 |---|---|---|---|---|---|
-| `LSTMCellScratch` | test_lstm_cell: a float64 cell keeps h and c float64 (given state and state=None); a float32 cell gives float32 | test_lstm_cell: state=None (zeros) and a given (h, c), as a tuple and as a list | test_lstm_cell: B = 1, E = H, E != H, H = 1 | test_lstm_cell: pre-activations near 1e3 (saturated gates), and zero input and state | test_lstm_cell: x, h and c unchanged by the call; gradcheck through x, h and c; every parameter gets a gradient |
+| `LSTMCellScratch` | test_lstm_cell: a float64 cell keeps h and c float64 (given state and state=None); a float32 cell gives float32 | test_lstm_cell: state=None (zeros) and a given (h, c), as a tuple and as a list; a new cell initialised uniformly in +-1/sqrt(H), as nn.LSTMCell | test_lstm_cell: B = 1, E = H, E != H, H = 1 | test_lstm_cell: pre-activations near 1e3 (saturated gates), and zero input and state | test_lstm_cell: x, h and c unchanged by the call; gradcheck through x, h and c; every parameter gets a gradient |
 | `lstm_forward` | test_lstm_forward: float64 in, float64 outputs and final state; float32 too | test_lstm_forward: state=None and a given (h, c) | test_lstm_forward: T = 1, B = 1, odd T (3, 5, 7) | n/a: the loop adds no arithmetic of its own; saturation is exercise 1's | test_lstm_forward: x, h and c unchanged; gradcheck through x, h and c over 4 steps |
 | `lstm_variants` | test_variants: float64 in, float64 out for both cells; float32 too | test_variants: the state as a tuple and as a list | test_variants: B = 1, E = H, E != H, H = 1 | test_variants: a cell state near 1e4 (tanh and the peephole gates saturate) | test_variants: state, weights and peep unchanged; gradcheck through x, c and peep |
 | `gru_cell` | test_gru_cell: float64 in, float64 out; float32 too | n/a: every argument is required and a tensor; there is no default state | test_gru_cell: B = 1, E = H, E != H, H = 1 | test_gru_cell: pre-activations near 1e3, and an update gate of exactly 1 (the state is copied) | test_gru_cell: x, h and the weights unchanged; gradcheck through x, h and the weights |
@@ -18,6 +18,8 @@ charges a shortfall to ``init_forget_bias``, the only exercise that run uses.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -89,6 +91,21 @@ def _gradcheck(fn, inputs, what: str) -> None:
 
 # ---------------------------------------------------------------- exercise 1: the LSTM cell
 def test_lstm_cell(LSTMCellScratch) -> None:
+    # a new cell is initialised as nn.LSTMCell is: uniform in +-1/sqrt(H), not left as torch.empty made it
+    for E, H in ((3, 4), (5, 16)):
+        torch.manual_seed(3100 + H)
+        fresh = _call(LSTMCellScratch, f"LSTMCellScratch({E}, {H})", E, H)
+        bound = 1 / math.sqrt(H)
+        for name, p in fresh.named_parameters():
+            values = p.detach().double()
+            check_true(bool(torch.isfinite(values).all()) and float(values.abs().max()) <= bound + 1e-6,
+                       f"a new LSTMCellScratch({E}, {H})'s {name} holds values outside +-1/sqrt(H) = +-{bound:.3f}",
+                       hint="initialise every parameter with nn.init.uniform_(p, -1 / H ** 0.5, 1 / H ** 0.5): "
+                            "torch.empty leaves whatever the memory held")
+            check_true(float(values.std()) > bound / 4,
+                       f"a new LSTMCellScratch({E}, {H})'s {name} is not spread over +-1/sqrt(H) "
+                       f"(standard deviation {float(values.std()):.4f}; a uniform draw gives about {bound / math.sqrt(3):.3f})",
+                       hint="initialise every parameter with nn.init.uniform_(p, -1 / H ** 0.5, 1 / H ** 0.5)")
     for k, (B, E, H) in enumerate(SHAPES):
         g = _gen(3000 + k)
         ref = _randomise(nn.LSTMCell(E, H).double(), g)

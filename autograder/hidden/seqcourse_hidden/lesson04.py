@@ -10,7 +10,7 @@ device (``torch.zeros(B, H)``).
 | `lstm_layer` | test_lstm_layer: float64 in, float64 outputs and final state; float32 too; the mask is bool | test_lstm_layer: lengths unsorted, int64 and int32 | test_lstm_layer: B = 1, T = 1, a length of 1 and of T in one batch, no padding at all, B = H, odd T, both directions | test_lstm_layer: padding holding 1e4 changes nothing | test_lstm_layer: x and lengths unchanged; no gradient reaches padded inputs, some reaches real ones |
 | `StackedBiLSTM` | test_stacked_bilstm: float64 in, float64 out; float32 too | test_stacked_bilstm: lengths unsorted, int64 and int32 | test_stacked_bilstm: 1, 2 and 3 layers, one and two directions, each (layer, direction) of h_n and c_n checked on its own; B = 1, T = 1 | n/a: no arithmetic beyond lstm_layer's, exercise 1 | test_stacked_bilstm: x unchanged; gradcheck through the stack |
 | `packed_lstm` | test_packed_lstm: float64 in, float64 out; float32 too | test_packed_lstm: state=None and a given (h0, c0); lengths unsorted, int64 and int32 | test_packed_lstm: B = 1, T = 1, all-padding columns at the end, 1, 2 and 3 layers, one and two directions, each (layer, direction) of h_n and c_n checked on its own | test_packed_lstm: padding holding 1e4 changes nothing | test_packed_lstm: x and lengths unchanged; gradients reach x |
-| `SurnameBiLSTM` | test_surname_bilstm: a float64 model gives float64 logits | test_surname_bilstm: lengths int64 and int32, unsorted | test_surname_bilstm: B = 1, names of length 1 and of the full width, both top directions (h_n[-2], h_n[-1]) | n/a: logits of an embedding and a linear layer; no arithmetic of the learner's own | test_surname_bilstm: tokens and lengths unchanged; gradients reach the embedding |
+| `SurnameBiLSTM` | test_surname_bilstm: a float64 model gives float64 logits | test_surname_bilstm: lengths int64 and int32, unsorted | test_surname_bilstm: B = 1, names of length 1 and of the full width, both top directions (h_n[-2], h_n[-1]) | n/a: logits of an embedding and a linear layer; no arithmetic of the learner's own | test_surname_bilstm: tokens and lengths unchanged; gradients reach the embedding |; dropout off in eval mode (two passes agree), on in train mode
 | `sample_next` | test_sample_next: float32 and float64 logits give int64 ids | test_sample_next: expanded (non-contiguous) logits, an int temperature | test_sample_next: B = 1, V = 1, top_k = 1, top_k = V, top_k > V, ties at the k-th place | test_sample_next: logits of 1e4 and temperature 0.01 (always the largest) | test_sample_next: the caller's logits unchanged; the global random state untouched when a generator is given |
 | `generate` | n/a: it returns strings; the model's dtype and device are the model's | test_generate: a model whose state is a tuple and one whose state is a tensor, passed back as they are | test_generate: num = 1, max_len = 1, an empty name, names ending at different steps | test_generate: temperature 0.01 and top_k = 1 (greedy) | test_generate: runs under torch.no_grad(); the global random state untouched when a generator is given |
 | `fused_lstm_forward` | test_fused_lstm_forward: float64 in, float64 out (given state and state=None); float32 too | test_fused_lstm_forward: state=None and a given (h0, c0) | test_fused_lstm_forward: B = 1, T = 1, E = H, E != H | test_fused_lstm_forward: pre-activations near 1e3 (saturated gates) | test_fused_lstm_forward: x, h0, c0 and the weights unchanged; gradcheck through x, h0 and c0 |
@@ -347,6 +347,17 @@ def test_surname_bilstm(SurnameBiLSTM) -> None:
                "no gradient reached the embedding")
     drop = SurnameBiLSTM(vocab_size=12, emb_size=5, hid_size=6, num_classes=4, dropout=0.5)
     check_true(drop.lstm.dropout == 0.5, "pass dropout to nn.LSTM (between its layers)")
+    # dropout only while training: in eval mode two passes agree, in train mode they differ
+    drop.eval()
+    with torch.no_grad():
+        first, second = drop(tokens, lengths), drop(tokens, lengths)
+    check_true(torch.equal(first, second), "in eval mode (model.eval()) two passes over the same names gave "
+               "different logits: dropout is still on", hint="use nn.Dropout (a module, which eval() turns off), "
+               "or F.dropout(x, p, training=self.training)")
+    drop.train()
+    with torch.no_grad():
+        check_true(not torch.equal(drop(tokens, lengths), drop(tokens, lengths)),
+                   "in train mode dropout=0.5 changed nothing between two passes: is the dropout applied?")
 
 
 def held_out_accuracy(model: nn.Module, vocab, max_per_language: int) -> float:
