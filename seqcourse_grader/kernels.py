@@ -33,14 +33,16 @@ PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "torch", "torch.nn", "torc
            "matplotlib.pyplot", "matplotlib.font_manager", "tqdm.auto", "seqcourse", "seqcourse.env", "seqcourse.checks",
            "seqcourse.train", "seqcourse.text", "seqcourse.plots", "seqcourse.tasks", "seqcourse.data.surnames",
            "seqcourse.data.dates", "seqcourse.data.tatoeba", "seqcourse.guard", "seqcourse.hidden_tests",
-           "seqcourse_grader.gates", "seqcourse_grader.vault", "seqcourse_grader.witness", "babel.dates", "sacrebleu")
+           "hypothesis", "hypothesis.strategies", "seqcourse_grader.gates", "seqcourse_grader.vault", "seqcourse_grader.witness", "babel.dates", "sacrebleu")
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
               "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_DISABLE": "1"}
 
 
-def write_kernelspec(jupyter_dir: Path, policy: Path, zygote: str | None, threads: int = 1) -> None:
+def write_kernelspec(jupyter_dir: Path, policy: Path, zygote: str | None, threads: int = 1,
+                     scratch: Path | None = None) -> None:
     """The grading kernelspec in ``jupyter_dir/kernels``: through the zygote when there is one.
-    ``threads``: torch's threads in the kernel (one per kernel when a class fills every core)."""
+    ``threads``: torch's threads in the kernel (one per kernel when a class fills every core);
+    ``scratch``: a folder the kernel may write, for Hypothesis's cache (the hidden tests' inputs)."""
     spec = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-S", str(LAUNCHER)] if zygote else [sys.executable, "-m", "seqcourse_grader.sandbox"]
@@ -48,6 +50,8 @@ def write_kernelspec(jupyter_dir: Path, policy: Path, zygote: str | None, thread
            "SEQCOURSE_SANDBOX_POLICY": str(policy)}
     if zygote:
         env["SEQCOURSE_ZYGOTE"] = zygote
+    if scratch is not None:
+        env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(Path(scratch) / ".hypothesis")
     (spec / "kernel.json").write_text(json.dumps({
         "argv": argv + ["-f", "{connection_file}"], "display_name": "seqcourse grading sandbox",
         "language": "python", "env": env}, indent=1))

@@ -20,10 +20,21 @@ SurnameRNN that fails its own tests is charged there (judge_experiment).
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 
 from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true, check_type
+from seqcourse_hidden._differential import (
+    DTYPES,
+    TOLERANCE,
+    Case,
+    differential,
+    module_call,
+    randn,
+    seeds,
+)
+from seqcourse_hidden._differential import lengths as random_lengths
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import check_unchanged as _check_unchanged
 from seqcourse_hidden._support import snapshot as _snapshot
@@ -41,7 +52,7 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def _tol(dtype) -> dict:
-    return dict(atol=1e-10, rtol=1e-8) if dtype == torch.float64 else dict(atol=1e-5, rtol=1e-4)
+    return TOLERANCE[dtype]          # the tolerance every lesson states
 
 
 def _params(E: int, H: int, g: torch.Generator, dtype=torch.float64):
@@ -110,6 +121,7 @@ def test_bag_of_embeddings(bag_of_embeddings) -> None:
     out.sum().backward()
     check_true(emb.weight.grad is not None and bool(emb.weight.grad[1].abs().sum() > 0),
                "no gradient reached the embedding table: keep the computation in torch")
+    test_differential("bag_of_embeddings", bag_of_embeddings)
 
 
 # ---------------------------------------------------------------- exercise 2: the RNN cell
@@ -151,6 +163,7 @@ def test_rnn_cell(rnn_cell) -> None:
     check_true(torch.autograd.gradcheck(rnn_cell, (x, s, W, U, b), raise_exception=False),
                "rnn_cell's gradients disagree with finite differences: use differentiable torch "
                "operations only (no .detach(), .item() or NumPy)")
+    test_differential("rnn_cell", rnn_cell)
 
 
 # ---------------------------------------------------------------- exercise 3: unrolling
@@ -200,6 +213,7 @@ def test_rnn_forward(rnn_forward) -> None:
     check_close(W.grad, rnn.weight_ih_l0.grad.T, "the gradient of W", atol=1e-9, rtol=1e-7)
     check_close(b.grad, rnn.bias_ih_l0.grad, "the gradient of b", atol=1e-9, rtol=1e-7)
     check_close(s0.grad, h0.grad[0], "the gradient of s0", atol=1e-9, rtol=1e-7)
+    test_differential("rnn_forward", rnn_forward)
 
 
 # ---------------------------------------------------------------- exercise 4: nn.RNN on copied weights
@@ -247,6 +261,7 @@ def test_to_torch_rnn(to_torch_rnn) -> None:
     _check_unchanged(saved, dict(W=W, U=U, b=b), "training the returned nn.RNN",
                      hint="its parameters share memory with W, U or b (nn.Parameter(W.T) is a view of W): "
                           "copy the values into the module's own parameters with param.copy_(...)")
+    test_differential("to_torch_rnn", to_torch_rnn)
 
 
 # ---------------------------------------------------------------- exercise 5: the classifier
@@ -338,6 +353,7 @@ def test_surname_rnn(SurnameRNN) -> None:
     model(tokens, lengths).sum().backward()
     check_true(model.embedding.weight.grad is not None and bool(model.embedding.weight.grad.abs().sum() > 0),
                "no gradient reached the embedding")
+    test_differential("SurnameRNN", SurnameRNN)
 
 
 # ---------------------------------------------------------------- exercise 6: one training step
@@ -398,6 +414,7 @@ def test_train_step(train_step) -> None:
     losses = [train_step(model, batch, opt, nn.CrossEntropyLoss()) for _ in range(20)]
     check_true(losses[-1] < losses[0], f"the loss did not go down over 20 Adam steps ({losses[0]:.3f} "
                f"-> {losses[-1]:.3f})")
+    test_differential("train_step", train_step)
 
 
 # ---------------------------------------------------------------- exercise 6 (cont.): trained model
@@ -445,3 +462,106 @@ def test_trained_classifier(namespace: dict) -> None:
     model_class = EXERCISES.learners(namespace, "SurnameRNN").get("SurnameRNN")
     judge_experiment(shortfall, "train_step", lambda: test_train_step(namespace["train_step"]),
                      {"SurnameRNN": lambda: test_surname_rnn(model_class)})
+
+
+# ---------------------------------------------------------------- differential tests (every exercise)
+# Each exercise against its reference on generated inputs within its Graded on: B from 1, T from 1,
+# both dtypes, zero, ordinary and saturating magnitudes; the result, the arguments after the call,
+# the random state and (float64) the gradients. EXAMPLES says how many inputs each one tries: the
+# smallest number that catches every catalogued mistake of the exercise without its hand-written
+# tests, with a margin (bench/differential_examples.py measures it).
+EXAMPLES = {"bag_of_embeddings": 25, "rnn_cell": 25, "rnn_forward": 25, "to_torch_rnn": 20, "SurnameRNN": 20,
+            "train_step": 20}
+SCALES = (0.0, 0.5, 1.0, 1e3)
+
+
+def _requires_grad(tensors, dtype):
+    return tuple(t.requires_grad_() for t in tensors) if dtype == torch.float64 else tuple(tensors)
+
+
+@st.composite
+def _bag_cases(draw):
+    B, T, E, V = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(2, 9))
+    dtype, g = draw(st.sampled_from(DTYPES)), _gen(draw(seeds()))
+    emb = nn.Embedding(V, E, padding_idx=0).to(dtype)
+    with torch.no_grad():
+        emb.weight.copy_(randn(g, V, E, dtype=dtype, scale=draw(st.sampled_from(SCALES[1:]))))
+        emb.weight[0] = 3.0                                    # a pad row that is not zero
+    n = random_lengths(g, B, T)
+    tokens = torch.randint(1, V, (B, T), generator=g).masked_fill(torch.arange(T)[None] >= n[:, None], 0)
+    return Case((tokens, n, emb), f"B={B}, T={T}, E={E}, V={V}, {dtype}, lengths {n.tolist()}")
+
+
+@st.composite
+def _cell_cases(draw, steps: bool):
+    B, E, H = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    T = draw(st.integers(1, 6)) if steps else None
+    dtype, scale, g = draw(st.sampled_from(DTYPES)), draw(st.sampled_from(SCALES)), _gen(draw(seeds()))
+    x = randn(g, *((B, T, E) if steps else (B, E)), dtype=dtype, scale=scale)
+    s = randn(g, B, H, dtype=dtype, scale=0.5)
+    W, U, b = randn(g, E, H, dtype=dtype, scale=0.7), randn(g, H, H, dtype=dtype, scale=0.7), randn(g, H, dtype=dtype)
+    args = _requires_grad((x, s, W, U, b), dtype)
+    return Case(args, f"B={B}, {f'T={T}, ' if steps else ''}E={E}, H={H}, {dtype}, inputs of size {scale:g}",
+                grads=tuple(range(5)) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _to_rnn_cases(draw):
+    E, H = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    dtype, g, trained = draw(st.sampled_from(DTYPES)), _gen(draw(seeds())), draw(st.booleans())
+    W, U, b = randn(g, E, H, dtype=dtype), randn(g, H, H, dtype=dtype), randn(g, H, dtype=dtype)
+    if trained:                                                # parameters of a model being trained
+        W, U, b = (t.requires_grad_() for t in (W, U, b))
+    return Case((W, U, b), f"E={E}, H={H}, {dtype}" + (", W, U, b requiring gradients" if trained else ""))
+
+
+def _built_forward(cls, ref_cls):
+    """The forward of ``cls`` built like the reference class under one seed and given its weights."""
+    def run(sizes, tokens, n, double, seed):
+        state = module_call(ref_cls, sizes, seed).state_dict()
+        model = module_call(cls, sizes, seed, state)
+        model = (model.double() if double else model).eval()
+        return model(tokens, n)
+    return run
+
+
+@st.composite
+def _surname_cases(draw):
+    V, E, H, C = draw(st.integers(3, 9)), draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(2, 5))
+    B, T, g = draw(st.integers(1, 4)), draw(st.integers(1, 6)), _gen(draw(seeds()))
+    n = random_lengths(g, B, T)
+    tokens = torch.randint(1, V, (B, T), generator=g).masked_fill(torch.arange(T)[None] >= n[:, None], 0)
+    double = draw(st.booleans())
+    return Case(((V, E, H, C), tokens, n, double, draw(seeds())),
+                f"SurnameRNN({V}, {E}, {H}, {C}){'.double()' if double else ''} on B={B}, T={T}, lengths {n.tolist()}")
+
+
+@st.composite
+def _step_cases(draw):
+    B, g = draw(st.integers(1, 4)), _gen(draw(seeds()))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(draw(seeds()))
+        model = _Linear()
+    if draw(st.booleans()):                                    # gradients left by earlier code
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 5.0)
+    optimizer = (torch.optim.SGD(model.parameters(), lr=0.1) if draw(st.booleans())
+                 else torch.optim.Adam(model.parameters(), lr=0.05))
+    loss_fn = draw(st.sampled_from([nn.CrossEntropyLoss(), nn.CrossEntropyLoss(label_smoothing=0.1),
+                                    nn.CrossEntropyLoss(weight=torch.tensor([0.3, 2.0]))]))
+    tokens = torch.randint(0, 6, (B, 3), generator=g)
+    batch = (tokens, torch.full((B,), 3), torch.randint(0, 2, (B,), generator=g))
+    batch = list(batch) if draw(st.booleans()) else batch
+    return Case((model, batch, optimizer, loss_fn),
+                f"a batch of {B} as a {type(batch).__name__}, {type(optimizer).__name__}, {loss_fn!r}")
+
+
+def test_differential(exercise: str, answer) -> None:
+    """``exercise``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(exercise)
+    strategies = {"bag_of_embeddings": _bag_cases(), "rnn_cell": _cell_cases(steps=False),
+                  "rnn_forward": _cell_cases(steps=True), "to_torch_rnn": _to_rnn_cases(),
+                  "SurnameRNN": _surname_cases(), "train_step": _step_cases()}
+    if exercise == "SurnameRNN":
+        answer, reference = _built_forward(answer, reference), _built_forward(reference, reference)
+    differential(answer, reference, strategies[exercise], exercise, EXAMPLES[exercise])
