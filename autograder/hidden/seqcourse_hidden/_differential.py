@@ -49,8 +49,24 @@ class Case:
 
 
 # ---------------------------------------------------------------- building blocks for strategies
+SCALES = (0.0, 0.5, 1.0, 1e3)   # zero, ordinary and saturating magnitudes
+
+
 def seeds():
     return st.integers(0, 2**31 - 1)
+
+
+def dtypes():
+    return st.sampled_from(DTYPES)
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def with_grad(tensors, dtype) -> tuple:
+    """The tensors, requiring gradients in float64 (whose gradients are compared)."""
+    return tuple(t.requires_grad_() for t in tensors) if dtype == torch.float64 else tuple(tensors)
 
 
 def randn(gen: torch.Generator, *shape, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
@@ -207,6 +223,10 @@ def compare_call(learner: Callable, reference: Callable, case: Case, what: str, 
         same(got, want, f"{what}'s result", case.label, hint)
     same(list(mine), list(ref), f"{what}'s arguments after the call", case.label,
          hint="the reference leaves its arguments as they were: compute new tensors, no in-place edits")
+    for i, (a, b) in enumerate(zip(_walk(list(mine)), _walk(list(ref)), strict=False)):
+        check_true(a.requires_grad == b.requires_grad, f"{what} switched requires_grad of one of its arguments "
+                   f"({i + 1}) {'on' if a.requires_grad else 'off'} for {case.label}",
+                   hint="work on a copy: x.detach().clone().requires_grad_(), never x.requires_grad_() on the caller's tensor")
     same(mine_kw, ref_kw, f"{what}'s keyword arguments after the call", case.label)
     if case.grads:
         mine_loss = _projection(got, torch.Generator().manual_seed(7))

@@ -27,12 +27,14 @@ from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true, check_type
 from seqcourse_hidden._differential import (
     DTYPES,
+    SCALES,
     TOLERANCE,
     Case,
     differential,
     module_call,
     randn,
     seeds,
+    with_grad,
 )
 from seqcourse_hidden._differential import lengths as random_lengths
 from seqcourse_hidden._isolate import Exercises, judge_experiment
@@ -472,13 +474,6 @@ def test_trained_classifier(namespace: dict) -> None:
 # tests, with a margin (bench/differential_examples.py measures it).
 EXAMPLES = {"bag_of_embeddings": 25, "rnn_cell": 25, "rnn_forward": 25, "to_torch_rnn": 20, "SurnameRNN": 20,
             "train_step": 20}
-SCALES = (0.0, 0.5, 1.0, 1e3)
-
-
-def _requires_grad(tensors, dtype):
-    return tuple(t.requires_grad_() for t in tensors) if dtype == torch.float64 else tuple(tensors)
-
-
 @st.composite
 def _bag_cases(draw):
     B, T, E, V = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(2, 9))
@@ -500,7 +495,7 @@ def _cell_cases(draw, steps: bool):
     x = randn(g, *((B, T, E) if steps else (B, E)), dtype=dtype, scale=scale)
     s = randn(g, B, H, dtype=dtype, scale=0.5)
     W, U, b = randn(g, E, H, dtype=dtype, scale=0.7), randn(g, H, H, dtype=dtype, scale=0.7), randn(g, H, dtype=dtype)
-    args = _requires_grad((x, s, W, U, b), dtype)
+    args = with_grad((x, s, W, U, b), dtype)
     return Case(args, f"B={B}, {f'T={T}, ' if steps else ''}E={E}, H={H}, {dtype}, inputs of size {scale:g}",
                 grads=tuple(range(5)) if dtype == torch.float64 else ())
 

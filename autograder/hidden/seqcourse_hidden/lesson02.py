@@ -22,10 +22,21 @@ from __future__ import annotations
 import math
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 
 from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true
+from seqcourse_hidden._differential import (
+    SCALES,
+    TOLERANCE,
+    Case,
+    differential,
+    dtypes,
+    gen,
+    randn,
+    seeds,
+)
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._isolate import fails as _failure
 from seqcourse_hidden._support import check_unchanged as _check_unchanged
@@ -42,7 +53,7 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def _tol(dtype) -> dict:
-    return dict(atol=1e-9, rtol=1e-7) if dtype == torch.float64 else dict(atol=1e-5, rtol=1e-4)
+    return TOLERANCE[dtype]          # the tolerance every lesson states
 
 
 def _unroll(x, s0, W, U, b, retain_grad: bool = False) -> list[torch.Tensor]:
@@ -107,6 +118,7 @@ def test_bptt(bptt) -> None:
                        "inputs' dtype", hint="torch.zeros(W.shape) is float32: use torch.zeros_like(W)")
             check_close(got, want, f"{name} for B={B}, T={T} ({dtype}, from a given s0)", **_tol(dtype),
                         hint=_BPTT_HINTS[name])
+    test_differential("bptt", bptt)
 
 
 # ---------------------------------------------------------------- exercise 2: gradient norm by lag
@@ -148,6 +160,7 @@ def test_lag_gradient_norms(lag_gradient_norms) -> None:
         check_close(norms, _reference_norms(x, s0, W, U, b),
                     f"the gradient norms by lag for B={B}, T={T} from a given s0", atol=1e-9, rtol=1e-7,
                     hint="unroll from the given s0 (not zeros); entry k is for the state k steps before the last")
+    test_differential("lag_gradient_norms", lag_gradient_norms)
 
 
 # ---------------------------------------------------------------- exercise 3: clipping
@@ -202,6 +215,7 @@ def test_clip_grad_norm(clip_grad_norm) -> None:
     check_close(total, torch.tensor(0.0, dtype=torch.float64), "the total norm of zero gradients")
     check_close(c.grad, torch.zeros(4, dtype=torch.float64), "zero gradients after clipping",
                 hint="with a total of 0 the factor is max_norm / 1e-6, capped at 1: never divide by the total alone")
+    test_differential("clip_grad_norm", clip_grad_norm)
 
 
 # ---------------------------------------------------------------- exercise 4: the adding problem
@@ -358,3 +372,80 @@ def test_long_lag_failure(namespace: dict) -> None:
         elif not long_ <= chance + budget.long_lag_margin:
             shortfall = (f"at lag {long_lag} the trained RNN reaches {long_:.3f}, well above chance ({chance:.3f})")
     judge_experiment(shortfall, "delay_task", lambda: test_delay_task(own), {})
+
+
+# ---------------------------------------------------------------- differential tests
+# The deterministic exercises against their references on generated inputs within Graded on (see
+# _differential.py); EXAMPLES: how many inputs each tries (bench/differential_examples.py measures
+# how many it needs). adding_problem and delay_task draw random data in an order the text leaves
+# open, so their tests above check the data's properties and the generator, not a reference's draws.
+EXAMPLES = {"bptt": 25, "lag_gradient_norms": 25, "clip_grad_norm": 25}
+
+
+def _forward_states(x, s0, W, U, b):
+    s, states = s0, []
+    for t in range(x.shape[1]):
+        s = torch.tanh(x[:, t] @ W + s @ U + b)
+        states.append(s)
+    return torch.stack(states, dim=1)
+
+
+@st.composite
+def _bptt_cases(draw):
+    B, T, E, H = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype, scale, g = draw(dtypes()), draw(st.sampled_from(SCALES)), gen(draw(seeds()))
+    x, s0 = randn(g, B, T, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype, scale=0.5)
+    W, U, b = randn(g, E, H, dtype=dtype, scale=0.7), randn(g, H, H, dtype=dtype, scale=0.7), randn(g, H, dtype=dtype)
+    grad_states = randn(g, B, T, H, dtype=dtype)
+    last_only = draw(st.booleans())
+    if last_only:                                              # a loss on the last state only
+        grad_states[:, :-1] = 0
+    states = _forward_states(x, s0, W, U, b)
+    return Case((x, s0, W, U, b, states, grad_states), f"B={B}, T={T}, E={E}, H={H}, {dtype}, inputs of size "
+                f"{scale:g}" + (", a loss on the last state only" if last_only else ""))
+
+
+@st.composite
+def _norm_cases(draw):
+    B, T, E, H = draw(st.integers(1, 3)), draw(st.integers(1, 8)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    rho = draw(st.sampled_from((0.3, 0.5, 1.0, 1.3)))
+    q, _ = torch.linalg.qr(torch.randn(H, H, generator=g, dtype=torch.float64))
+    x = randn(g, B, T, E, dtype=dtype, scale=draw(st.sampled_from((0.0, 0.5))))
+    s0 = randn(g, B, H, dtype=dtype, scale=0.5)
+    W, U, b = randn(g, E, H, dtype=dtype, scale=0.5), (rho * q).to(dtype), randn(g, H, dtype=dtype, scale=0.1)
+    return Case((x, s0, W, U, b), f"B={B}, T={T}, E={E}, H={H}, {dtype}, U = {rho} times an orthogonal matrix")
+
+
+@st.composite
+def _clip_cases(draw):
+    dtype, g = torch.float64, gen(draw(seeds()))
+    shapes = draw(st.lists(st.sampled_from(((3,), (2, 4), (5,), (1, 1))), min_size=1, max_size=4))
+    params = []
+    for shape in shapes:
+        p = nn.Parameter(randn(g, *shape, dtype=dtype))
+        kind = draw(st.sampled_from(("grad", "grad", "none", "zero")))
+        p.grad = None if kind == "none" else torch.zeros_like(p) if kind == "zero" else randn(g, *shape, dtype=dtype)
+        params.append(p)
+    max_norm = draw(st.sampled_from((0.1, 1.0, 5.0, 100.0)))
+    as_generator = draw(st.booleans())
+    return Case((params, max_norm, as_generator), f"{len(params)} parameters of shapes {shapes}, max_norm "
+                f"{max_norm} ({'a generator' if as_generator else 'a list'}), gradients: "
+                + ", ".join("None" if p.grad is None else "zero" if not p.grad.any() else "random" for p in params))
+
+
+def _clipping(fn):
+    """clip_grad_norm as a call whose result holds the total and every gradient after it."""
+    def run(params, max_norm, as_generator):
+        total = fn((p for p in params) if as_generator else params, max_norm)
+        return total, [p.grad for p in params]
+    return run
+
+
+def test_differential(exercise: str, answer) -> None:
+    """``exercise``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(exercise)
+    strategies = {"bptt": _bptt_cases(), "lag_gradient_norms": _norm_cases(), "clip_grad_norm": _clip_cases()}
+    if exercise == "clip_grad_norm":
+        answer, reference = _clipping(answer), _clipping(reference)
+    differential(answer, reference, strategies[exercise], exercise, EXAMPLES[exercise])
