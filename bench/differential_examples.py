@@ -2,11 +2,11 @@
 
     python bench/differential_examples.py [--lessons 01 02] [--most 200]   # writes bench/results/differential_examples.md
 
-For every lesson whose hidden tests define ``EXAMPLES`` and ``test_differential`` (see
-``autograder/hidden/seqcourse_hidden/_differential.py``), this runs the solution notebook's cells
-up to each exercise, then, for each catalogued mistake of that exercise, the differential test
-alone (no hand-written test) with up to ``--most`` inputs, and records at which input it first
-fails. An exercise needs at least the largest of those numbers; ``EXAMPLES`` is set above it, and
+For every lesson whose hidden tests define ``EXAMPLES`` (inputs per answer name) and
+``test_differential`` (see ``autograder/hidden/seqcourse_hidden/_differential.py``), this runs the
+solution notebook's cells up to each exercise, then, for each catalogued mistake of that exercise,
+the differential tests of its names alone (no hand-written test) with up to ``--most`` inputs, and
+records at which input one first fails. An exercise needs at least the largest of those numbers; ``EXAMPLES`` is set above it, and
 the table says by how much. A mistake the differential test never catches is caught by a
 hand-written test (``course mistakes`` checks that every mistake is caught by some test).
 """
@@ -59,17 +59,17 @@ def namespace_before(nb, answer_id: str) -> dict:
     return ns
 
 
-def first_failure(module, exercise: str, learner, most: int) -> tuple[int | None, str]:
-    """The number of inputs the differential test tried when it first failed (None: never)."""
+def first_failure(module, name: str, learner, most: int) -> tuple[int | None, str]:
+    """The number of inputs the differential test of ``name`` tried when it first failed (None: never)."""
     counted = Counted(learner)
-    saved = module.EXAMPLES[exercise]
-    module.EXAMPLES[exercise] = most
+    saved = module.EXAMPLES[name]
+    module.EXAMPLES[name] = most
     try:
-        module.test_differential(exercise, counted)
+        module.test_differential(name, counted)
     except AssertionError as exc:
         return counted.calls, str(exc).splitlines()[0][:120]
     finally:
-        module.EXAMPLES[exercise] = saved
+        module.EXAMPLES[name] = saved
     return None, ""
 
 
@@ -86,19 +86,28 @@ def main() -> None:
         if not hasattr(module, "EXAMPLES"):
             continue
         nb = nbformat.read(lesson_notebook(aid), as_version=4)
-        for exercise, chosen in module.EXAMPLES.items():
+        exercises = [c for c in nb.cells if c.cell_type == "code" and cells.is_answer(c)]
+        for cell in exercises:
+            exercise = cells.grade_id(cell)
+            names = [n for n in module.EXERCISES.names(exercise) if n in module.EXAMPLES]
+            if not names:
+                continue
             ns = namespace_before(nb, exercise)
             caught, missed, worst = [], [], 0
             for m in (m for m in load_catalogue(aid) if m.cell == exercise):
                 trial = dict(ns)
                 exec(compile(m.source, f"<mistake {m.name}>", "exec"), trial)   # noqa: S102
-                name = exercise if exercise in trial else next(n for n in module.EXERCISES.names(exercise) if n in trial)
-                at, _ = first_failure(module, exercise, trial[name], args.most)
+                found = [at for name in names if name in trial
+                         for at in [first_failure(module, name, trial[name], args.most)[0]] if at]
+                at = min(found) if found else None
                 (caught if at else missed).append(f"{m.name} ({at})" if at else m.name)
                 worst = max(worst, at or 0)
+            solved = namespace_after(nb, exercise, ns)
             t0 = time.perf_counter()
-            first_failure(module, exercise, namespace_after(nb, exercise, ns)[exercise], chosen)
+            for name in names:
+                first_failure(module, name, solved[name], module.EXAMPLES[name])
             seconds = time.perf_counter() - t0
+            chosen = " + ".join(str(module.EXAMPLES[n]) for n in names)
             rows.append((aid, exercise, worst, chosen, seconds, caught, missed))
             print(f"{aid} {exercise}: needs {worst}, runs {chosen} in {seconds:.2f} s; caught {len(caught)}, "
                   f"only by hand-written tests {len(missed)}", flush=True)

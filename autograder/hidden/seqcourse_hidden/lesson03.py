@@ -22,10 +22,23 @@ from __future__ import annotations
 import math
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 
 from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_true
+from seqcourse_hidden._differential import (
+    SCALES,
+    TOLERANCE,
+    Case,
+    differential,
+    dtypes,
+    gen,
+    module_call,
+    randn,
+    seeds,
+    with_grad,
+)
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.
@@ -33,7 +46,7 @@ EXERCISES = Exercises("03-lstm")
 
 # (B, E, H): E != H catches transposes, E == H swapped matrices, B = 1 and H = 1 the edge cases.
 SHAPES = [(3, 4, 5), (1, 2, 3), (4, 6, 6), (2, 3, 1)]
-TOL = dict(atol=1e-10, rtol=1e-8)
+TOL = TOLERANCE[torch.float64]   # the tolerance every lesson states
 TOL32 = dict(atol=1e-5, rtol=1e-4)
 DTYPE_HINT = ("make new tensors with x.new_zeros(...) or torch.zeros(..., dtype=x.dtype, device=x.device): "
               "torch.zeros(B, H) is float32 on the CPU whatever the input")
@@ -169,6 +182,7 @@ def test_lstm_cell(LSTMCellScratch) -> None:
     sum(t.sum() for t in cell(inputs[0].detach(), (inputs[1].detach(), inputs[2].detach()))).backward()
     missing = [n for n, p in cell.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     check_true(not missing, f"no gradient reached {missing}", hint="use all four parameters in forward")
+    test_differential("LSTMCellScratch", LSTMCellScratch)
 
 
 # ---------------------------------------------------------------- exercise 2: over a sequence
@@ -213,6 +227,7 @@ def test_lstm_forward(lstm_forward, LSTMCellScratch) -> None:
     inputs = (_randn(2, 4, 2, g=g).requires_grad_(), _randn(2, 3, g=g).requires_grad_(),
               _randn(2, 3, g=g).requires_grad_())
     _gradcheck(lambda x, h, c: lstm_forward(cell, x, (h, c))[0], inputs, "lstm_forward over 4 steps")
+    test_differential("lstm_forward", lstm_forward)
 
 
 # ---------------------------------------------------------------- exercise 3: the variants
@@ -322,6 +337,8 @@ def test_variants(lstm1997_cell, peephole_lstm_cell) -> None:
                "peephole_lstm_cell")
     w3 = _three_blocks(_randn(12, 2, g=g), _randn(12, 3, g=g), _randn(12, g=g), 3)
     _gradcheck(lambda x, c: torch.cat(lstm1997_cell(x, (h0, c), *w3), -1), inputs[:2], "lstm1997_cell")
+    test_differential("peephole_lstm_cell", peephole_lstm_cell)
+    test_differential("lstm1997_cell", lstm1997_cell)
 
 
 # ---------------------------------------------------------------- exercise 4: the GRU cell
@@ -365,6 +382,7 @@ def test_gru_cell(gru_cell) -> None:
     g = _gen(3350)
     inputs = tuple(_randn(*s, g=g).requires_grad_() for s in ((2, 3), (2, 4), (12, 3), (12, 4), (12,), (12,)))
     _gradcheck(gru_cell, inputs, "gru_cell")
+    test_differential("gru_cell", gru_cell)
 
 
 # ---------------------------------------------------------------- exercise 5: forget-gate bias
@@ -406,6 +424,7 @@ def test_init_forget_bias(init_forget_bias) -> None:
             else:
                 check_close(p[H:2 * H], torch.zeros(H), f"the forget rows {n}[H:2H] ({label})", atol=1e-7,
                             hint="zero the forget rows of every bias_hh, so that the sum is the value")
+    test_differential("init_forget_bias", init_forget_bias)
 
 
 # ---------------------------------------------------------------- the experiment (exercise 5)
@@ -443,3 +462,126 @@ def test_lstm_solves_adding(namespace: dict) -> None:
                          f"profile's bar of {bar:.4f} ({budget.lstm_max_fraction} of the baseline 1/6)")
     own = EXERCISES.learners(namespace, "init_forget_bias").get("init_forget_bias")
     judge_experiment(shortfall, "init_forget_bias", lambda: test_init_forget_bias(own), {})
+
+
+# ---------------------------------------------------------------- differential tests
+# Every exercise against its reference on generated inputs within Graded on (see _differential.py);
+# EXAMPLES: how many inputs each answer tries (bench/differential_examples.py measures what each needs).
+EXAMPLES = {"LSTMCellScratch": 25, "lstm_forward": 20, "lstm1997_cell": 25, "peephole_lstm_cell": 25,
+            "gru_cell": 25, "init_forget_bias": 20}
+
+
+def _state(h, c, given, as_list):
+    return None if not given else [h, c] if as_list else (h, c)
+
+
+@st.composite
+def _sizes(draw, steps: bool = False):
+    B, E, H = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    T = draw(st.integers(1, 5)) if steps else None
+    return B, T, E, H, draw(dtypes()), draw(st.sampled_from(SCALES)), gen(draw(seeds()))
+
+
+@st.composite
+def _scratch_cases(draw):
+    B, _, E, H, dtype, scale, g = draw(_sizes())
+    x, h, c = randn(g, B, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype), randn(g, B, H, dtype=dtype)
+    x, h, c = with_grad((x, h, c), dtype)
+    given, as_list = draw(st.booleans()), draw(st.booleans())
+    return Case(((E, H), x, h, c, given, as_list, dtype == torch.float64, draw(seeds())),
+                f"LSTMCellScratch({E}, {H}){'.double()' if dtype == torch.float64 else ''} on B={B}, inputs of size "
+                f"{scale:g}, " + (f"a given state as a {'list' if as_list else 'tuple'}" if given else "state=None"),
+                grads=(1, 2, 3) if dtype == torch.float64 and given else (1,) if dtype == torch.float64 else ())
+
+
+def _scratch_forward(cls, ref_cls):
+    def run(sizes, x, h, c, given, as_list, double, seed):
+        state = module_call(ref_cls, sizes, seed).state_dict()
+        cell = module_call(cls, sizes, seed, state)
+        cell = cell.double() if double else cell
+        return cell(x, _state(h, c, given, as_list))
+    return run
+
+
+@st.composite
+def _forward_cases(draw):
+    B, T, E, H, dtype, scale, g = draw(_sizes(steps=True))
+    cell = _randomise(nn.LSTMCell(E, H).to(dtype), g)
+    x, h, c = randn(g, B, T, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype), randn(g, B, H, dtype=dtype)
+    x, h, c = with_grad((x, h, c), dtype)
+    given, as_list = draw(st.booleans()), draw(st.booleans())
+    return Case((cell, x, h, c, given, as_list), f"an nn.LSTMCell({E}, {H}) ({dtype}) over B={B}, T={T}, inputs of "
+                f"size {scale:g}, " + ("a given state" if given else "state=None"),
+                grads=((1, 2, 3) if given else (1,)) if dtype == torch.float64 else ())
+
+
+def _forwarding(fn):
+    def run(cell, x, h, c, given, as_list):
+        return fn(cell, x, _state(h, c, given, as_list))
+    return run
+
+
+@st.composite
+def _variant_cases(draw, gates: int, peephole: bool = False):
+    B, _, E, H, dtype, scale, g = draw(_sizes())
+    x, h = randn(g, B, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype)
+    c = randn(g, B, H, dtype=dtype, scale=draw(st.sampled_from((1.0, 1e4))))        # a grown memory, too
+    w_ih, w_hh, bias = (randn(g, gates * H, E, dtype=dtype, scale=0.5), randn(g, gates * H, H, dtype=dtype, scale=0.5),
+                        randn(g, gates * H, dtype=dtype, scale=0.5))
+    tensors = [x, h, c, w_ih, w_hh, bias]
+    if peephole:
+        zero = draw(st.booleans())
+        tensors.append(torch.zeros(3, H, dtype=dtype) if zero else randn(g, 3, H, dtype=dtype, scale=0.5))
+    tensors = list(with_grad(tensors, dtype))
+    as_list = draw(st.booleans())
+    label = (f"B={B}, E={E}, H={H}, {dtype}, inputs of size {scale:g}, |c| up to {float(c.detach().abs().max()):.3g}, "
+             f"the state as a {'list' if as_list else 'tuple'}" + (", zero peepholes" if peephole and zero else ""))
+    return Case((*tensors, as_list), label, grads=tuple(range(len(tensors))) if dtype == torch.float64 else ())
+
+
+def _variant(fn):
+    def run(x, h, c, *rest):
+        *weights, as_list = rest
+        return fn(x, [h, c] if as_list else (h, c), *weights)
+    return run
+
+
+@st.composite
+def _gru_cases(draw):
+    B, _, E, H, dtype, scale, g = draw(_sizes())
+    x, h = randn(g, B, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype)
+    weights = [randn(g, 3 * H, E, dtype=dtype, scale=0.5), randn(g, 3 * H, H, dtype=dtype, scale=0.5),
+               randn(g, 3 * H, dtype=dtype, scale=0.5), randn(g, 3 * H, dtype=dtype, scale=0.5)]
+    tensors = with_grad([x, h, *weights], dtype)
+    return Case(tensors, f"B={B}, E={E}, H={H}, {dtype}, inputs of size {scale:g}",
+                grads=tuple(range(6)) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _bias_cases(draw):
+    E, H, layers, both = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.booleans())
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    lstm = _randomise(nn.LSTM(E, H, num_layers=layers, bidirectional=both).to(dtype), g)
+    value = draw(st.sampled_from((1.0, 2.5, -1.0, 0.0, 3)))
+    return Case((lstm, value), f"nn.LSTM({E}, {H}, num_layers={layers}, bidirectional={both}) ({dtype}), "
+                f"value {value!r}")
+
+
+def _biasing(fn):
+    def run(lstm, value):
+        fn(lstm, value)
+        return lstm
+    return run
+
+
+def test_differential(name: str, answer) -> None:
+    """``name``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(name)
+    wraps = {"LSTMCellScratch": (_scratch_cases(), lambda f: _scratch_forward(f, reference)),
+             "lstm_forward": (_forward_cases(), _forwarding),
+             "lstm1997_cell": (_variant_cases(3), _variant),
+             "peephole_lstm_cell": (_variant_cases(4, peephole=True), _variant),
+             "gru_cell": (_gru_cases(), lambda f: f),
+             "init_forget_bias": (_bias_cases(), _biasing)}
+    cases, wrap = wraps[name]
+    differential(wrap(answer), wrap(reference), cases, name, EXAMPLES[name])
