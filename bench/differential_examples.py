@@ -59,17 +59,20 @@ def namespace_before(nb, answer_id: str) -> dict:
     return ns
 
 
-def first_failure(module, name: str, learner, most: int) -> tuple[int | None, str]:
-    """The number of inputs the differential test of ``name`` tried when it first failed (None: never)."""
+def first_failure(module, name: str, learner, most: int, references: dict) -> tuple[int | None, str]:
+    """The number of inputs the differential test of ``name`` tried when it first failed (None:
+    never). ``references``: the solution's definitions, as the vault gives them in a graded cell."""
     counted = Counted(learner)
     saved = module.EXAMPLES[name]
     module.EXAMPLES[name] = most
+    module.EXERCISES.reference = references.__getitem__
     try:
         module.test_differential(name, counted)
     except AssertionError as exc:
-        return counted.calls, str(exc).splitlines()[0][:120]
+        return counted.calls or None, str(exc).splitlines()[0][:120]
     finally:
         module.EXAMPLES[name] = saved
+        del module.EXERCISES.reference
     return None, ""
 
 
@@ -93,19 +96,21 @@ def main() -> None:
             if not names:
                 continue
             ns = namespace_before(nb, exercise)
+            solved = namespace_after(nb, exercise, ns)
             caught, missed, worst = [], [], 0
             for m in (m for m in load_catalogue(aid) if m.cell == exercise):
                 trial = dict(ns)
                 exec(compile(m.source, f"<mistake {m.name}>", "exec"), trial)   # noqa: S102
                 found = [at for name in names if name in trial
-                         for at in [first_failure(module, name, trial[name], args.most)[0]] if at]
+                         for at in [first_failure(module, name, trial[name], args.most, solved)[0]] if at]
                 at = min(found) if found else None
                 (caught if at else missed).append(f"{m.name} ({at})" if at else m.name)
                 worst = max(worst, at or 0)
-            solved = namespace_after(nb, exercise, ns)
             t0 = time.perf_counter()
             for name in names:
-                first_failure(module, name, solved[name], module.EXAMPLES[name])
+                at, why = first_failure(module, name, solved[name], module.EXAMPLES[name], solved)
+                if at:
+                    raise SystemExit(f"{aid} {name}: the solution itself fails its differential test: {why}")
             seconds = time.perf_counter() - t0
             chosen = " + ".join(str(module.EXAMPLES[n]) for n in names)
             rows.append((aid, exercise, worst, chosen, seconds, caught, missed))

@@ -270,16 +270,23 @@ class Vault:
         self._after_cell(run)
 
     def _references(self, run: _CellRun, answers: list[Answer]) -> dict:
-        """The ``answers``' definitions, gated to ``run``'s cell, over a copy of its namespace (the
-        setup and given cells' names), so that a reference calling another calls its reference."""
-        scope = dict(run.namespace)
-        scope.update({name: sys.modules[m] for name, m in _MODULES.items() if m in sys.modules})
-        out = {}
+        """The ``answers``' definitions, gated to ``run``'s cell (see :meth:`_scope`)."""
+        scope, out = self._scope(run, run.lesson), {}
         for answer in answers:
             gate = reference_gate(run, f"{run.lesson.assignment}/{answer.grade_id}", self.breach)
             exec(with_gate(answer.code, gate), scope)   # noqa: S102 -- the course's own solution text
             out.update({name: scope[name] for name in answer.names})
         return out
+
+    def _scope(self, run: _CellRun | None, lesson: Lesson) -> dict:
+        """Where references are defined: a copy of the cell's namespace (the setup cell's names), the
+        lesson's modules as imported, and the lesson's given definitions from the release, never the
+        learner's rebinding of them; so that a reference calling another calls its reference."""
+        scope = dict(run.namespace) if run is not None else {}
+        scope.update({name: sys.modules[m] for name, m in _MODULES.items() if m in sys.modules})
+        for code in dict.fromkeys(lesson.given.values()):
+            exec(with_gate(code, reference_gate(run, f"{lesson.assignment}/given", self.breach)), scope)  # noqa: S102
+        return scope
 
     def _after_cell(self, run: _CellRun) -> None:
         """IPython puts the learner's names back when the cell ends, passed or failed."""
@@ -348,18 +355,15 @@ class Vault:
         run = self.current
         if run is None and self.sandboxed:
             self.breach("hidden tests", f"a reference to {name} was asked for outside a graded cell")
+        scope = self._scope(run, lesson)
         for answer in lesson.answers:
             if name in answer.names:
-                scope = dict(run.namespace) if run else {}
-                scope.update({n: sys.modules[m] for n, m in _MODULES.items() if m in sys.modules})
                 for other in lesson.answers:   # what it calls: the references before it
                     if other.position <= answer.position:
                         gate = reference_gate(run, f"{assignment}/{other.grade_id}", self.breach)
                         exec(with_gate(other.code, gate), scope)   # noqa: S102
                 return scope[name]
-        if name in lesson.given:
-            scope = {n: sys.modules[m] for n, m in _MODULES.items() if m in sys.modules}
-            exec(with_gate(lesson.given[name], reference_gate(run, f"{assignment}/{name}", self.breach)), scope)  # noqa: S102
+        if name in scope and name in lesson.given:
             return scope[name]
         raise KeyError(f"{assignment} has no answer or given definition {name!r}")
 

@@ -23,11 +23,25 @@ fails its own tests.
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_true, check_type
+from seqcourse_hidden._differential import (
+    SCALES,
+    TOLERANCE,
+    Case,
+    differential,
+    dtypes,
+    gen,
+    module_call,
+    randn,
+    seeds,
+    with_grad,
+)
+from seqcourse_hidden._differential import lengths as random_lengths
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references there.
@@ -36,8 +50,8 @@ EXERCISES = Exercises("04-deep-rnn")
 # (B, T, E, H): E != H catches transposes, B = 1 and T = 1 the edge cases, B = H a mask that
 # broadcasts over the wrong axis.
 SHAPES = [(4, 6, 3, 5), (1, 1, 2, 3), (5, 7, 4, 4), (3, 4, 6, 2), (4, 5, 3, 4)]
-TOL = dict(atol=1e-10, rtol=1e-8)
-TOL32 = dict(atol=1e-5, rtol=1e-4)
+TOL = TOLERANCE[torch.float64]     # the tolerances every lesson states
+TOL32 = TOLERANCE[torch.float32]
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 DTYPE_HINT = ("make new tensors with x.new_zeros(...) or torch.zeros(..., dtype=x.dtype, device=x.device): "
               "torch.zeros(B, H) is float32 on the CPU whatever the input")
@@ -200,6 +214,8 @@ def test_lstm_layer(length_mask, lstm_layer, LSTMCellScratch) -> None:
     (out.sum() + h.sum()).backward()
     check_true(bool(x.grad[1, 2:].abs().max() == 0), "a gradient reached padded inputs: the padding leaks")
     check_true(bool(x.grad[1, :2].abs().max() > 0), "no gradient reached the real inputs")
+    test_differential("lstm_layer", lstm_layer)
+    test_differential("length_mask", length_mask)
 
 
 # ---------------------------------------------------------------- exercise 2: stacked, bidirectional
@@ -248,6 +264,7 @@ def test_stacked_bilstm(StackedBiLSTM, load_torch_lstm) -> None:
     model = _randomise(StackedBiLSTM(2, 2).double(), _gen(4150))
     lengths = torch.tensor([3, 2])
     _gradcheck(lambda x: model(x, lengths)[0], (x,), "StackedBiLSTM")
+    test_differential("StackedBiLSTM", StackedBiLSTM)
 
 
 # ---------------------------------------------------------------- exercise 3: packing
@@ -291,6 +308,7 @@ def test_packed_lstm(packed_lstm) -> None:
     lstm = _randomise(nn.LSTM(2, 2, bidirectional=True, batch_first=True).double(), g)
     x = _randn(2, 3, 2, g=g).requires_grad_()
     _gradcheck(lambda x: packed_lstm(lstm, x, torch.tensor([3, 2]))[0], (x,), "packed_lstm")
+    test_differential("packed_lstm", packed_lstm)
 
 
 # ---------------------------------------------------------------- exercise 4: the classifier
@@ -358,6 +376,7 @@ def test_surname_bilstm(SurnameBiLSTM) -> None:
     with torch.no_grad():
         check_true(not torch.equal(drop(tokens, lengths), drop(tokens, lengths)),
                    "in train mode dropout=0.5 changed nothing between two passes: is the dropout applied?")
+    test_differential("SurnameBiLSTM", SurnameBiLSTM)
 
 
 def held_out_accuracy(model: nn.Module, vocab, max_per_language: int) -> float:
@@ -663,3 +682,121 @@ def test_fused_lstm_forward(fused_lstm_forward) -> None:
     inputs = (_randn(2, 3, 2, g=g).requires_grad_(), _randn(2, 3, g=g).requires_grad_(),
               _randn(2, 3, g=g).requires_grad_())
     _gradcheck(lambda x, h, c: fused_lstm_forward(x, *weights, (h, c))[0], inputs, "fused_lstm_forward")
+    test_differential("fused_lstm_forward", fused_lstm_forward)
+
+
+# ---------------------------------------------------------------- differential tests
+# The deterministic exercises against their references on generated inputs within Graded on (see
+# _differential.py); EXAMPLES: how many inputs each answer tries (bench/differential_examples.py
+# measures what each needs). sample_next and generate draw random numbers in a way the text leaves
+# partly open, so their tests above check distributions, the generator and the caller's inputs.
+EXAMPLES = {"length_mask": 20, "lstm_layer": 20, "StackedBiLSTM": 15, "packed_lstm": 30, "SurnameBiLSTM": 15,
+            "fused_lstm_forward": 40}
+
+
+@st.composite
+def _batch(draw, max_T: int = 6):
+    B, T, E, H = draw(st.integers(1, 4)), draw(st.integers(1, max_T)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype, scale, g = draw(dtypes()), draw(st.sampled_from(SCALES)), gen(draw(seeds()))
+    n = random_lengths(g, B, T).to(draw(st.sampled_from((torch.int64, torch.int32))))
+    x = randn(g, B, T, E, dtype=dtype, scale=scale)
+    return B, T, E, H, dtype, scale, g, n, x
+
+
+@st.composite
+def _mask_cases(draw):
+    B, T, extra = draw(st.integers(1, 5)), draw(st.integers(1, 7)), draw(st.integers(0, 2))
+    g = gen(draw(seeds()))
+    n = random_lengths(g, B, T).to(draw(st.sampled_from((torch.int64, torch.int32))))
+    return Case((n, T + extra), f"lengths {n.tolist()} ({n.dtype}), T = {T + extra}")
+
+
+@st.composite
+def _layer_cases(draw):
+    B, T, E, H, dtype, scale, g, n, x = draw(_batch())
+    cell = _randomise(nn.LSTMCell(E, H).to(dtype), g)
+    reverse = draw(st.booleans())
+    (x,) = with_grad((x,), dtype)
+    return Case((cell, x, n, reverse), f"an nn.LSTMCell({E}, {H}) ({dtype}), B={B}, T={T}, lengths {n.tolist()} "
+                f"({n.dtype}), inputs of size {scale:g}, reverse={reverse}", grads=(1,) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _stacked_cases(draw):
+    B, T, E, H, dtype, scale, g, n, x = draw(_batch(max_T=5))
+    layers, both = draw(st.integers(1, 3)), draw(st.booleans())
+    (x,) = with_grad((x,), dtype)
+    return Case(((E, H, layers, both), x, n, dtype == torch.float64, draw(seeds())),
+                f"StackedBiLSTM({E}, {H}, num_layers={layers}, bidirectional={both}) ({dtype}), B={B}, T={T}, lengths "
+                f"{n.tolist()}, inputs of size {scale:g}", grads=(1,) if dtype == torch.float64 else ())
+
+
+def _built(cls, ref_cls, eval_mode: bool = False):
+    """``cls`` built under one seed with the reference's weights, run on the case's inputs."""
+    def run(sizes, *inputs_double_seed):
+        *inputs, double, seed = inputs_double_seed
+        state = module_call(ref_cls, sizes, seed).state_dict()
+        model = module_call(cls, sizes, seed, state)
+        model = model.double() if double else model
+        return (model.eval() if eval_mode else model)(*inputs)
+    return run
+
+
+@st.composite
+def _packed_cases(draw):
+    B, T, E, H, dtype, scale, g, n, x = draw(_batch())
+    extra = draw(st.integers(0, 2))                     # padding columns past the longest sequence
+    x = torch.cat([x, randn(g, B, extra, E, dtype=dtype)], dim=1)
+    layers, both = draw(st.integers(1, 2)), draw(st.booleans())
+    lstm = _randomise(nn.LSTM(E, H, num_layers=layers, bidirectional=both, batch_first=True).to(dtype), g)
+    given = draw(st.booleans())
+    D = 2 if both else 1
+    state = (randn(g, layers * D, B, H, dtype=dtype), randn(g, layers * D, B, H, dtype=dtype)) if given else None
+    (x,) = with_grad((x,), dtype)
+    return Case((lstm, x, n, state), f"nn.LSTM({E}, {H}, num_layers={layers}, bidirectional={both}) ({dtype}), "
+                f"B={B}, T={T + extra}, lengths {n.tolist()} ({n.dtype}), " + ("a given state" if given else "state=None"),
+                grads=(1,) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _surname_cases(draw):
+    V, E, H, C = draw(st.integers(3, 9)), draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(2, 4))
+    B, T, g = draw(st.integers(1, 4)), draw(st.integers(1, 6)), gen(draw(seeds()))
+    n = random_lengths(g, B, T).to(draw(st.sampled_from((torch.int64, torch.int32))))
+    tokens = torch.randint(1, V, (B, T), generator=g).masked_fill(torch.arange(T)[None] >= n[:, None], 0)
+    double = draw(st.booleans())
+    return Case(((V, E, H, C), tokens, n, double, draw(seeds())),
+                f"SurnameBiLSTM({V}, {E}, {H}, {C}){'.double()' if double else ''} in eval mode on B={B}, T={T}, "
+                f"lengths {n.tolist()} ({n.dtype})")
+
+
+@st.composite
+def _fused_cases(draw):
+    B, T, E, H, dtype, scale, g, n, x = draw(_batch())
+    weights = [randn(g, 4 * H, E, dtype=dtype, scale=0.5), randn(g, 4 * H, H, dtype=dtype, scale=0.5),
+               randn(g, 4 * H, dtype=dtype, scale=0.5), randn(g, 4 * H, dtype=dtype, scale=0.5)]
+    given = draw(st.booleans())
+    h0, c0 = randn(g, B, H, dtype=dtype), randn(g, B, H, dtype=dtype)
+    tensors = with_grad([x, *weights, h0, c0], dtype)
+    return Case((*tensors, given), f"B={B}, T={T}, E={E}, H={H}, {dtype}, inputs of size {scale:g}, "
+                + ("a given state" if given else "state=None"),
+                grads=(tuple(range(7)) if given else tuple(range(5))) if dtype == torch.float64 else ())
+
+
+def _fused(fn):
+    def run(x, w_ih, w_hh, b_ih, b_hh, h0, c0, given):
+        return fn(x, w_ih, w_hh, b_ih, b_hh, (h0, c0) if given else None)
+    return run
+
+
+def test_differential(name: str, answer) -> None:
+    """``name``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(name)
+    wraps = {"length_mask": (_mask_cases(), lambda f: f),
+             "lstm_layer": (_layer_cases(), lambda f: f),
+             "StackedBiLSTM": (_stacked_cases(), lambda f: _built(f, reference)),
+             "packed_lstm": (_packed_cases(), lambda f: f),
+             "SurnameBiLSTM": (_surname_cases(), lambda f: _built(f, reference, eval_mode=True)),
+             "fused_lstm_forward": (_fused_cases(), _fused)}
+    cases, wrap = wraps[name]
+    differential(wrap(answer), wrap(reference), cases, name, EXAMPLES[name])
