@@ -27,11 +27,23 @@ import itertools
 import math
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true, check_type
+from seqcourse_hidden._differential import (
+    TOLERANCE,
+    Case,
+    differential,
+    dtypes,
+    gen,
+    module_call,
+    randn,
+    seeds,
+)
+from seqcourse_hidden._differential import lengths as random_lengths
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import call as checked_call
 
@@ -39,8 +51,8 @@ from seqcourse_hidden._support import call as checked_call
 EXERCISES = Exercises("05-seq2seq")
 
 BOS, EOS = 2, 3
-F64 = dict(atol=1e-10, rtol=1e-8)
-F32 = dict(atol=1e-5, rtol=1e-4)
+F64 = TOLERANCE[torch.float64]     # the tolerances every lesson states
+F32 = TOLERANCE[torch.float32]
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -128,6 +140,7 @@ def test_teacher_forcing(teacher_forcing) -> None:
                     f"{dec_in[b].tolist()} and targets {dec_out[b].tolist()}.",
                     hint="a target wider than its longest row keeps all its padding columns")
         _unchanged(before, {"tgt": tgt, "tgt_len": tgt_len}, call)
+    test_differential("teacher_forcing", teacher_forcing)
 
 
 # ---------------------------------------------------------------- exercise 2: the model
@@ -240,6 +253,7 @@ def test_seq2seq(Seq2Seq) -> None:
                 hint="every layer must be on the path from the source to the logits: no .detach(), "
                      "no torch.no_grad() and no .item() inside the model, and the decoder reads the "
                      "encoder's context")
+    test_differential("Seq2Seq", Seq2Seq)
 
 
 # ---------------------------------------------------------------- exercise 3: the loss
@@ -307,6 +321,7 @@ def test_masked_cross_entropy(masked_cross_entropy) -> None:
     call = "masked_cross_entropy(logits, targets=[[1, 2, 4], [4, 4, 4]], pad_id=4)"
     check_close(_call(masked_cross_entropy, call, logits, targets, pad_id=4), _reference_loss(logits, targets, 4),
                 f"the loss of {call}", **F64, hint="mask the pad_id you are given, not always 0")
+    test_differential("masked_cross_entropy", masked_cross_entropy)
 
 
 # ---------------------------------------------------------------- stub models for decoding
@@ -488,6 +503,7 @@ def test_greedy_decode(greedy_decode) -> None:
         _expect(out == expected, f"{call} returned {out}; greedy decoding gives {expected}.",
                 hint="treat the context and the state as opaque: pass on what encode and step return "
                      "(B comes from src, not from the context)" if "tuple" in label else None)
+    test_differential("greedy_decode", greedy_decode)
 
 
 # ---------------------------------------------------------------- exercise 5: beam search
@@ -617,6 +633,7 @@ def test_beam_search(beam_search, greedy_decode, Seq2Seq, sequence_log_prob) -> 
         g = greedy_decode(s2s, s, ln, BOS, EOS, 6)[0]
         g_score = sequence_log_prob(s2s, s, ln, g, BOS, EOS, 6)[0]
         _expect(score >= g_score - 1e-5, f"{call} scored {score:.4f}, below greedy's {g_score:.4f}.")
+    test_differential("beam_search", beam_search)
 
 
 # ---------------------------------------------------------------- the trained model
@@ -672,3 +689,113 @@ def test_trained_translator(namespace: dict) -> None:
         shortfall, "Seq2Seq", lambda: test_seq2seq(namespace["Seq2Seq"]),
         {"teacher_forcing": lambda: test_teacher_forcing(forcing),
          "masked_cross_entropy": lambda: test_masked_cross_entropy(loss)})
+
+
+# ---------------------------------------------------------------- differential tests
+# Every exercise against its reference on generated inputs within Graded on (see _differential.py);
+# EXAMPLES: how many inputs each answer tries (bench/differential_examples.py measures what each needs).
+EXAMPLES = {"teacher_forcing": 25, "Seq2Seq": 20, "masked_cross_entropy": 25, "greedy_decode": 25,
+            "beam_search": 70}
+
+
+@st.composite
+def _ids(draw, V: int, max_B: int = 5, max_T: int = 6, start: int = 4):
+    """Right-padded ids (B, T) of rows of lengths 1 .. T in any order, sometimes with extra padding
+    columns past the longest row, in int64 or int32; and the lengths."""
+    B, T, extra, g = draw(st.integers(1, max_B)), draw(st.integers(1, max_T)), draw(st.integers(0, 2)), gen(draw(seeds()))
+    n = random_lengths(g, B, T)
+    tokens = torch.randint(start, V, (B, T + extra), generator=g)
+    tokens[torch.arange(T + extra)[None] >= n[:, None]] = 0
+    return tokens, n, g
+
+
+@st.composite
+def _forcing_cases(draw):
+    tgt, n, _ = draw(_ids(V=12, max_T=9))
+    tgt = tgt.to(draw(st.sampled_from((torch.int64, torch.int32))))
+    return Case((tgt, n, BOS, EOS), f"targets {tgt.tolist()} ({tgt.dtype}), lengths {n.tolist()}")
+
+
+@st.composite
+def _model_cases(draw):
+    Vs, Vt, E, H = draw(st.integers(5, 9)), draw(st.integers(5, 9)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    src, src_len, g = draw(_ids(V=Vs, max_B=3, max_T=5))
+    dec_in = torch.randint(2, Vt, (src.shape[0], draw(st.integers(1, 4))), generator=g)
+    double, saturated = draw(st.booleans()), draw(st.booleans())
+    return Case(((Vs, Vt, E, H), src, src_len, dec_in, double, saturated, draw(seeds())),
+                f"Seq2Seq({Vs}, {Vt}, {E}, {H}){'.double()' if double else ''}"
+                + (" with a saturated bridge" if saturated else "") + f" on sources {src.tolist()} "
+                f"(lengths {src_len.tolist()}), decoder inputs of length {dec_in.shape[1]}")
+
+
+def _seq2seq_run(cls, ref_cls):
+    """Everything a Seq2Seq computes on one case: encode, forward, a step from the encoded state,
+    and (float64) the gradient of the logits with respect to every parameter."""
+    def run(sizes, src, src_len, dec_in, double, saturated, seed):
+        state = module_call(ref_cls, sizes, seed).state_dict()
+        model = module_call(cls, sizes, seed, state)
+        model = model.double() if double else model
+        if saturated:
+            with torch.no_grad():
+                model.bridge.weight.mul_(1e3)
+        context, d0 = model.encode(src, src_len)
+        logits = model(src, src_len, dec_in)
+        step_logits, step_state = model.step(dec_in[:, 0], d0, context)
+        grads = []
+        if double:
+            params = [p for _, p in sorted(model.named_parameters())]
+            weights = torch.randn(logits.shape, generator=gen(3), dtype=torch.float64)
+            grads = list(torch.autograd.grad((logits * weights).sum(), params, allow_unused=True))
+            grads = [torch.zeros(1) if g is None else g for g in grads]
+        return context, d0, logits, step_logits, step_state, grads
+    return run
+
+
+@st.composite
+def _loss_cases(draw):
+    B, T, V = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(2, 6))
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    pad = draw(st.sampled_from((0, V - 1)))
+    n = random_lengths(g, B, T)
+    targets = torch.randint(0, V, (B, T), generator=g)
+    targets[targets == pad] = (pad + 1) % V                      # real positions are never pad_id
+    targets[torch.arange(T)[None] >= n[:, None]] = pad
+    scale = draw(st.sampled_from((0.5, 1.0, 1e4)))
+    wide = randn(g, B, T + 2, V, dtype=dtype, scale=scale)      # a slice of a bigger tensor: not contiguous
+    wide[:, :T][torch.arange(T)[None].expand(B, T) >= n[:, None]] = 1e6    # huge logits at padding
+    logits = wide[:, :T]
+    if dtype == torch.float64:
+        logits = logits.detach().requires_grad_()
+    return Case((logits, targets, pad), f"B={B}, T={T}, V={V}, {dtype}, logits of size {scale:g}, pad_id={pad}, "
+                f"lengths {n.tolist()}", grads=(0,) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _decode_cases(draw, beam: bool = False):
+    V, steps = draw(st.integers(5, 7)), draw(st.integers(1, 4))
+    cls = draw(st.sampled_from((TableModel, TupleModel)))
+    sharp = draw(st.sampled_from((1.0, 2.0, 1e4)))
+    model = cls(V, steps, draw(seeds()), sharp=sharp)
+    if not draw(st.booleans()):
+        model.eval()
+    src, src_len, _ = draw(_ids(V=V, max_B=1 if beam else 3, max_T=4))
+    max_len = draw(st.integers(1, 5))
+    label = (f"a {cls.__name__} (V={V}, logits of size {sharp:g}, {'train' if model.training else 'eval'} mode), "
+             f"B={src.shape[0]}, max_len={max_len}")
+    if not beam:
+        return Case((model, src, src_len, BOS, EOS, max_len), label)
+    beam_size, alpha = draw(st.sampled_from((1, 2, 3, 9))), draw(st.sampled_from((0.0, 0.6, 1.0)))
+    return Case((model, src, src_len, BOS, EOS, beam_size, max_len, alpha),
+                f"{label}, beam_size={beam_size}, alpha={alpha}")
+
+
+def test_differential(name: str, answer) -> None:
+    """``name``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(name)
+    wraps = {"teacher_forcing": (_forcing_cases(), lambda f: f),
+             "Seq2Seq": (_model_cases(), lambda f: _seq2seq_run(f, reference)),
+             "masked_cross_entropy": (_loss_cases(), lambda f: f),
+             "greedy_decode": (_decode_cases(), lambda f: f),
+             "beam_search": (_decode_cases(beam=True), lambda f: f)}
+    cases, wrap = wraps[name]
+    differential(wrap(answer), wrap(reference), cases, name, EXAMPLES[name])
