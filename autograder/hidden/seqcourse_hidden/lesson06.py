@@ -19,11 +19,24 @@ softmax is 0/0; no test passes one.
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse import guard
 from seqcourse.checks import check_close, check_finite, check_shape, check_true
+from seqcourse_hidden._differential import (
+    TOLERANCE,
+    Case,
+    differential,
+    dtypes,
+    gen,
+    module_call,
+    randn,
+    seeds,
+    with_grad,
+)
+from seqcourse_hidden._differential import lengths as random_lengths
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import call as _call
 from seqcourse_hidden.lesson05 import held_out_exact_match
@@ -32,8 +45,8 @@ from seqcourse_hidden.lesson05 import held_out_exact_match
 EXERCISES = Exercises("06-attention")
 
 KINDS = ("dot", "general", "additive", "cosine")
-TOL = dict(atol=1e-10, rtol=1e-8)
-TOL32 = dict(atol=1e-5, rtol=1e-4)
+TOL = TOLERANCE[torch.float64]     # the tolerances every lesson states
+TOL32 = TOLERANCE[torch.float32]
 DTYPE_HINT = ("make no new tensor with a fixed dtype: torch.zeros(B, S) is float32 whatever the input is; "
               "use the input's dtype and device (torch.zeros(..., dtype=x.dtype, device=x.device)), or "
               "compute the result with tensor operations on the inputs; do not call .float()")
@@ -161,6 +174,7 @@ def test_attention_scores(attention_scores) -> None:
                    if {"query": q, "keys": keys, **p}[n].grad is None]
         check_true(not missing, f"no gradient reached {', '.join(missing)} through the {kind} scores",
                    hint="compute the scores from the tensors you are given, with tensor operations")
+    test_differential("attention_scores", attention_scores)
 
 
 # ---------------------------------------------------------------- exercise 2: masked softmax, context
@@ -251,6 +265,7 @@ def test_attend(attend) -> None:
                    f"attend returns {w32.dtype} weights and a {c32.dtype} context for float32 inputs",
                    hint=DTYPE_HINT)
         check_close(w32, expected, "the float32 weight matrix", **TOL32)
+    test_differential("attend", attend)
 
 
 # ---------------------------------------------------------------- exercise 3: the attention decoder
@@ -356,6 +371,7 @@ def test_attn_seq2seq(AttnSeq2Seq) -> None:
                        hint=DTYPE_HINT)
             check_close(out32, _reference(model32, src, src_len, dec_in)[0], f"the float32 tensor of logits with "
                         f"{what}", **TOL32)
+    test_differential("AttnSeq2Seq", AttnSeq2Seq)
 
 
 # ---------------------------------------------------------------- the trained model (exercise 3)
@@ -380,3 +396,97 @@ def test_trained_dates(namespace: dict) -> None:
         shortfall, "AttnSeq2Seq", lambda: test_attn_seq2seq(namespace["AttnSeq2Seq"]),
         {"attention_scores": lambda: test_attention_scores(own),
          "attend": lambda: test_attend(weights)})
+
+
+# ---------------------------------------------------------------- differential tests
+# Every exercise against its reference on generated inputs within Graded on (see _differential.py);
+# EXAMPLES: how many inputs each answer tries (bench/differential_examples.py measures what each needs).
+EXAMPLES = {"attention_scores": 80, "attend": 25, "AttnSeq2Seq": 20}
+KINDS = ("dot", "general", "additive", "cosine")
+
+
+@st.composite
+def _score_cases(draw):
+    B, S, Q, K, A = (draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
+                     draw(st.integers(1, 5)), draw(st.integers(1, 4)))
+    kind, dtype, g = draw(st.sampled_from(KINDS)), draw(dtypes()), gen(draw(seeds()))
+    if kind in ("dot", "cosine"):
+        K = Q
+    scale = draw(st.sampled_from((0.0, 1.0, 1e4)))
+    query = randn(g, B, Q, dtype=dtype, scale=scale)
+    keys = randn(g, S, B, K, dtype=dtype).transpose(0, 1)          # a non-contiguous view, as unpacked
+    if draw(st.booleans()):
+        keys = keys.clone()
+        keys[:, 0] = 0                                             # a zero key
+    params = {"W": nn.Parameter(randn(g, Q, K, dtype=dtype, scale=0.5)),
+              "W_q": nn.Parameter(randn(g, Q, A, dtype=dtype, scale=0.5)),
+              "W_k": nn.Parameter(randn(g, K, A, dtype=dtype, scale=0.5)),
+              "v": nn.Parameter(randn(g, A, dtype=dtype, scale=0.5)), "beta": nn.Parameter(torch.tensor(5.0, dtype=dtype))}
+    query, keys = with_grad((query, keys.detach()), dtype)
+    return Case((query, keys, kind, params), f"{kind}, B={B}, S={S}, Q={Q}, K={K}, {dtype}, a query of size {scale:g}",
+                grads=(0, 1) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _attend_cases(draw):
+    B, S, D = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    n = random_lengths(g, B, S)
+    mask = torch.arange(S)[None] < n[:, None]
+    if S > 2 and draw(st.booleans()):                              # a masked position between real ones
+        mask[:, 1] = False
+        mask[:, 0] = True
+    level = draw(st.sampled_from((1.0, 1e4, -3e4)))
+    scores = randn(g, B, S, dtype=dtype, scale=1.0 if level == 1.0 else 1e3) + (0 if level == 1.0 else level)
+    scores = scores.masked_fill(~mask, 1e6 if level == 1e4 else 5.0)
+    values = randn(g, B, S, D, dtype=dtype)
+    scores, values = with_grad((scores, values), dtype)
+    return Case((scores, mask, values), f"B={B}, S={S}, D={D}, {dtype}, mask {mask.int().tolist()}, scores near "
+                f"{level:g}", grads=(0, 2) if dtype == torch.float64 else ())
+
+
+@st.composite
+def _attn_model_cases(draw):
+    Vs, Vt, E, H = draw(st.integers(5, 8)), draw(st.integers(5, 8)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(KINDS))
+    B, S, extra, g = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(0, 2)), gen(draw(seeds()))
+    n = random_lengths(g, B, S)
+    src = torch.randint(4, Vs, (B, S + extra), generator=g)
+    src[torch.arange(S + extra)[None] >= n[:, None]] = 0
+    dec_in = torch.randint(2, Vt, (B, draw(st.integers(1, 3))), generator=g)
+    double, given = draw(st.booleans()), draw(st.booleans())
+    return Case(((Vs, Vt, E, H, kind), src, n, dec_in, double, given, draw(seeds())),
+                f"AttnSeq2Seq({Vs}, {Vt}, {E}, {H}, kind={kind!r}){'.double()' if double else ''} on sources "
+                f"{src.tolist()} (lengths {n.tolist()}), decoder inputs of length {dec_in.shape[1]}"
+                + (", a step from a given state" if given else ""))
+
+
+def _attn_run(cls, ref_cls):
+    """Everything the model computes on one case: encode, forward, a step (with its weights) and
+    (float64) the gradient of the logits with respect to every parameter."""
+    def run(sizes, src, src_len, dec_in, double, given, seed):
+        state = module_call(ref_cls, sizes, seed).state_dict()
+        model = module_call(cls, sizes, seed, state)
+        model = model.double() if double else model
+        memory, d0 = model.encode(src, src_len)
+        logits = model(src, src_len, dec_in)
+        if given:
+            d0 = torch.randn(d0.shape, generator=gen(5), dtype=torch.float64).to(d0.dtype).tanh()
+        step = model.step(dec_in[:, 0], d0, memory, return_weights=True)
+        grads = []
+        if double:
+            params = [p for _, p in sorted(model.named_parameters())]
+            weights = torch.randn(logits.shape, generator=gen(3), dtype=torch.float64)
+            grads = [torch.zeros(1) if g is None else g
+                     for g in torch.autograd.grad((logits * weights).sum(), params, allow_unused=True)]
+        return memory, d0, logits, step, grads, model.training
+    return run
+
+
+def test_differential(name: str, answer) -> None:
+    """``name``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(name)
+    wraps = {"attention_scores": (_score_cases(), lambda f: f), "attend": (_attend_cases(), lambda f: f),
+             "AttnSeq2Seq": (_attn_model_cases(), lambda f: _attn_run(f, reference))}
+    cases, wrap = wraps[name]
+    differential(wrap(answer), wrap(reference), cases, name, EXAMPLES[name])
