@@ -132,6 +132,12 @@ def same(got, want, where: str, label: str, hint: str | None = None) -> None:
         check_true(tuple(got.shape) == tuple(want.shape),
                    f"{where} has shape {tuple(got.shape)} for {label}; the reference's is {tuple(want.shape)}", hint=hint)
         if want.is_floating_point():
+            undefined = torch.isnan(want.detach())       # where the reference itself is NaN, so must the answer be
+            if bool(undefined.any()):
+                check_true(got.is_floating_point() and torch.equal(torch.isnan(got.detach()), undefined),
+                           f"{where} for {label}: NaN where the reference has none, or a value where it has NaN",
+                           hint=hint)
+                got, want = got.detach().masked_fill(undefined, 0), want.detach().masked_fill(undefined, 0)
             check_close(got, want, f"{where} for {label}", hint=hint, **TOLERANCE.get(want.dtype, TOLERANCE[torch.float32]))
         else:
             check_true(torch.equal(got, want), f"{where} differs from the reference's for {label}", hint=hint)

@@ -23,18 +23,29 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from hypothesis import strategies as st
 from torch import nn
 
 from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_finite, check_shape, check_true
+from seqcourse_hidden._differential import (
+    TOLERANCE,
+    Case,
+    differential,
+    dtypes,
+    gen,
+    randn,
+    seeds,
+    with_grad,
+)
 from seqcourse_hidden._isolate import Exercises, judge_experiment
 from seqcourse_hidden._support import call, check_unchanged, snapshot
 
 # Each graded cell isolates its exercise: the other exercises' answers are the references here.
 EXERCISES = Exercises("07-modern-rnn")
 
-TOL = dict(atol=1e-10, rtol=1e-8)
-TOL32 = dict(atol=1e-5, rtol=1e-4)
+TOL = TOLERANCE[torch.float64]     # the tolerances every lesson states
+TOL32 = TOLERANCE[torch.float32]
 DTYPE_HINT = ("make no new tensor with a fixed dtype: torch.zeros(B, T, H) is float32 whatever the input is; "
               "use x.new_zeros(...) or torch.zeros(..., dtype=x.dtype, device=x.device), or collect the steps "
               "in a list and torch.stack them")
@@ -174,6 +185,8 @@ def test_linear_attention(linear_attention_parallel, linear_attention_recurrent)
     inputs = tuple(_randn(2, 3, d, g=g).requires_grad_() for d in (2, 2, 3))
     _gradcheck(lambda q, k, v: linear_attention_parallel(q, k, v), inputs, "linear_attention_parallel")
     _gradcheck(lambda q, k, v: linear_attention_recurrent(q, k, v)[0], inputs, "linear_attention_recurrent")
+    test_differential("linear_attention_recurrent", linear_attention_recurrent)
+    test_differential("linear_attention_parallel", linear_attention_parallel)
 
 
 # ---------------------------------------------------------------- exercise 2: minGRU
@@ -258,6 +271,8 @@ def test_mingru(mingru_loop, mingru_scan) -> None:
                               "is log 0 = -inf once sigmoid rounds to 0")
             check_close(out, want, f"{name}'s states for pre-activations of size {scale:g} (saturated gates)",
                         atol=1e-10, rtol=1e-7, hint="use F.softplus and the given log_g; no log of a sigmoid")
+    test_differential("mingru_scan", mingru_scan)
+    test_differential("mingru_loop", mingru_loop)
 
 
 # ---------------------------------------------------------------- exercise 3: the sLSTM cell
@@ -390,6 +405,7 @@ def test_slstm_cell(slstm_cell) -> None:
               *(t.requires_grad_() for t in _weights(2, 3, g)))
     _gradcheck(lambda x, h, c, n, wi, wh, b: torch.cat(slstm_cell(x, (h, c, n, m), wi, wh, b)[:3], -1), inputs,
                "slstm_cell")
+    test_differential("slstm_cell", slstm_cell)
 
 
 # ---------------------------------------------------------------- exercise 4: matching parameter counts
@@ -466,6 +482,7 @@ def test_match_hidden(match_hidden) -> None:
                hint="parameter counts grow with H: a bisection needs about log2(1024) = 10 models, not one per H")
     check_true(got == 400, f"match_hidden gives H = {got} for nn.Linear(4, H) (5H parameters) and a target of 2000; "
                "expected 400")
+    test_differential("match_hidden", match_hidden)
 
 
 # ---------------------------------------------------------------- the experiment (exercise 4)
@@ -520,3 +537,110 @@ def test_experiment(namespace: dict) -> None:
     judge_experiment(shortfall, "match_hidden", lambda: test_match_hidden(own),
                      {"mingru": lambda: test_mingru(mingru.get("mingru_loop"), mingru.get("mingru_scan")),
                       "slstm_cell": lambda: test_slstm_cell(cell)})
+
+
+# ---------------------------------------------------------------- differential tests
+# Every exercise against its reference on generated inputs within Graded on (see _differential.py);
+# EXAMPLES: how many inputs each answer tries (bench/differential_examples.py measures what each needs).
+EXAMPLES = {"linear_attention_parallel": 25, "linear_attention_recurrent": 25, "mingru_loop": 25, "mingru_scan": 25,
+            "slstm_cell": 45, "match_hidden": 30}
+
+
+@st.composite
+def _attention_cases(draw, recurrent: bool):
+    B, T, dk, dv = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    level = draw(st.sampled_from((0.0, -20.0, 1e3) if dtype == torch.float64 else (0.0, 1e3)))
+    q = randn(g, B, T, dk, dtype=dtype, scale=0.3) + level
+    k = randn(g, B, T, dk, dtype=dtype, scale=0.3) + level
+    v = randn(g, B, T, dv, dtype=dtype)
+    tensors = with_grad((q, k, v), dtype)
+    label = f"B={B}, T={T}, d_k={dk}, d_v={dv}, {dtype}, queries and keys near {level:g}"
+    grads = (0, 1, 2) if dtype == torch.float64 else ()
+    if not recurrent:
+        return Case(tensors, label, grads=grads)
+    given, as_list = draw(st.booleans()), draw(st.booleans())
+    S = randn(g, B, dk, dv, dtype=dtype).abs() if given else None
+    z = randn(g, B, dk, dtype=dtype).abs() + 0.5 if given else None
+    return Case((*tensors, S, z, given, as_list), label + (f", a given state as a {'list' if as_list else 'tuple'}"
+                                                          if given else ", state=None"), grads=grads)
+
+
+def _recurrent(fn):
+    def run(q, k, v, S, z, given, as_list):
+        return fn(q, k, v, ([S, z] if as_list else (S, z)) if given else None)
+    return run
+
+
+@st.composite
+def _mingru_cases(draw):
+    B, T, H = draw(st.integers(1, 3)), draw(st.sampled_from((1, 2, 5, 9, 64))), draw(st.integers(1, 4))
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    scale = draw(st.sampled_from((0.5, 1.0, 1e3)))
+    gate, cand = randn(g, B, T, H, dtype=dtype, scale=scale), randn(g, B, T, H, dtype=dtype, scale=scale)
+    given = draw(st.booleans())
+    h0 = torch.rand(B, H, generator=g, dtype=torch.float64).add(0.1).to(dtype)   # a positive state
+    tensors = with_grad((gate, cand, h0), dtype)
+    return Case((*tensors, given), f"B={B}, T={T}, H={H}, {dtype}, pre-activations of size {scale:g}, "
+                + ("a given h0" if given else "h0=None"),
+                grads=((0, 1, 2) if given else (0, 1)) if dtype == torch.float64 else ())
+
+
+def _mingru(fn):
+    def run(gate, cand, h0, given):
+        return fn(gate, cand, h0 if given else None)
+    return run
+
+
+@st.composite
+def _slstm_cases(draw):
+    B, E, H = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    scale = draw(st.sampled_from((0.5, 1.0, 1e3, 1e4)))
+    x1, x2 = randn(g, B, E, dtype=dtype, scale=scale), randn(g, B, E, dtype=dtype, scale=scale)
+    w_ih, w_hh, bias = (randn(g, 4 * H, E, dtype=dtype, scale=0.5), randn(g, 4 * H, H, dtype=dtype, scale=0.5),
+                        randn(g, 4 * H, dtype=dtype, scale=0.5))
+    gate = draw(st.sampled_from(("none", "input", "forget")))
+    if gate != "none":                                 # a saturated gate: i~ or f~ of -1e3
+        bias = bias.clone()
+        bias[(0 if gate == "input" else H):(H if gate == "input" else 2 * H)] = -1e3
+    two_steps, as_list = draw(st.sampled_from((True, True, False))), draw(st.booleans())   # n != 1 needs two
+    tensors = with_grad((x1, x2, w_ih, w_hh, bias), dtype)
+    return Case((*tensors, two_steps, as_list), f"B={B}, E={E}, H={H}, {dtype}, inputs of size {scale:g}"
+                + (f", a {gate} gate of -1e3" if gate != "none" else "")
+                + (f", a second step from the first's state as a {'list' if as_list else 'tuple'}" if two_steps else ""),
+                grads=((0, 1, 2, 3, 4) if two_steps else (0, 2, 3, 4)) if dtype == torch.float64 and scale < 1e3 else ())
+
+
+def _slstm(fn):
+    def run(x1, x2, w_ih, w_hh, bias, two_steps, as_list):
+        state = fn(x1, None, w_ih, w_hh, bias)
+        if not two_steps:
+            return state
+        return fn(x2, list(state) if as_list else tuple(state), w_ih, w_hh, bias)
+    return run
+
+
+_MAKERS = {"nn.Linear(3, H)": lambda H: nn.Linear(3, H), "nn.GRU(2, H)": lambda H: nn.GRU(2, H),
+           "nn.LSTM(2, H)": lambda H: nn.LSTM(2, H), "nn.LSTM(2, H).double()": lambda H: nn.LSTM(2, H).double(),
+           "a frozen layer": _Frozen, "a layer reachable twice": _Tied}
+
+
+@st.composite
+def _match_cases(draw):
+    label = draw(st.sampled_from(sorted(_MAKERS)))
+    max_hidden = draw(st.sampled_from((1, 7, 20, 64)))
+    target = draw(st.one_of(st.integers(0, 20000), st.floats(0, 20000).map(lambda t: round(t * 2) / 2),
+                            st.sampled_from((0, 10**12))))
+    return Case((_MAKERS[label], target, max_hidden), f"{label}, target {target!r}, max_hidden {max_hidden}")
+
+
+def test_differential(name: str, answer) -> None:
+    """``name``'s answer against the reference on generated inputs (see EXAMPLES)."""
+    reference = EXERCISES.reference(name)
+    wraps = {"linear_attention_parallel": (_attention_cases(recurrent=False), lambda f: f),
+             "linear_attention_recurrent": (_attention_cases(recurrent=True), _recurrent),
+             "mingru_loop": (_mingru_cases(), _mingru), "mingru_scan": (_mingru_cases(), _mingru),
+             "slstm_cell": (_slstm_cases(), _slstm), "match_hidden": (_match_cases(), lambda f: f)}
+    cases, wrap = wraps[name]
+    differential(wrap(answer), wrap(reference), cases, name, EXAMPLES[name])
