@@ -56,6 +56,7 @@ from seqcourse_grader.gates import (
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
                 ast.Assign, ast.AnnAssign)
+_GIVEN_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Module names a notebook's setup cell imports; a learner who rebinds one must not change what the
 # references compute.
 _MODULES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "math": "math"}
@@ -102,7 +103,9 @@ class Lesson:
             elif cells.is_test(cell):
                 graded.append((gid, owner[gid], i))
             elif cells.seqcourse_meta(cell).get("reuses"):
-                code, names = _definitions(source, f"{assignment}/{gid}")
+                # functions and classes only: a given cell may also be the setup cell, whose
+                # assignments call (get_profile prints, seed_everything resets torch's random state)
+                code, names = _definitions(source, f"{assignment}/{gid}", _GIVEN_DEFINITIONS)
                 given.update({name: code for name in names})
         return cls(assignment, answers, given, graded)
 
@@ -126,11 +129,11 @@ def _without_markers(source: str) -> str:
                      if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
-def _definitions(source: str, label: str) -> tuple[types.CodeType, list[str]]:
-    """The cell's top-level definitions only (no prints or demos), every function gated, compiled
-    with the placeholder; and the names they bind."""
+def _definitions(source: str, label: str, kinds: tuple = _DEFINITIONS) -> tuple[types.CodeType, list[str]]:
+    """The cell's top-level definitions of ``kinds`` only (no prints or demos), every function gated,
+    compiled with the placeholder; and the names they bind."""
     tree = ast.parse(source)
-    tree.body = [node for node in tree.body if isinstance(node, _DEFINITIONS)]
+    tree.body = [node for node in tree.body if isinstance(node, kinds)]
     names = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

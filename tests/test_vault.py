@@ -89,3 +89,20 @@ def test_a_hidden_function_refuses_notebook_callers():
     with pytest.raises(GradingRefused, match="notebook code called"):
         exec(compile("helper()", "<ipython-input-3-x>", "exec"), scope)  # noqa: S102
     assert calls == [42]
+
+
+@pytest.mark.parametrize("assignment", ["02-bptt", "04-deep-rnn", "06-attention", "07-modern-rnn"])
+def test_given_definitions_are_functions_and_classes_only(assignment, capsys):
+    """A given cell may be the setup cell too: defining the references over it must not rerun its
+    calls (get_profile prints; seed_everything would reset torch's random state mid-notebook)."""
+    import torch
+
+    lesson = Lesson.read(assignment)
+    assert lesson.given, f"{assignment} has no given definitions"
+    state = torch.get_rng_state()
+    scope = {"__name__": "given", "torch": torch, "nn": torch.nn, "F": torch.nn.functional}   # the setup's imports
+    for code in dict.fromkeys(lesson.given.values()):
+        exec(with_gate(code, lambda: None), scope)  # noqa: S102
+    assert torch.equal(torch.get_rng_state(), state), "defining the given code drew random numbers"
+    assert capsys.readouterr().out == ""
+    assert all(callable(scope[name]) for name in lesson.given)
