@@ -73,6 +73,13 @@ def check_true(condition, message: str, hint: str | None = None) -> None:
     """Fail with ``message`` unless ``condition`` is true (a Python bool or a 1-element tensor)."""
     __tracebackhide__ = True
     _verify()
+    _check_true(condition, message, hint)
+
+
+def _check_true(condition, message: str, hint: str | None = None) -> None:
+    """:func:`check_true` without the tamper guard: for a caller that runs the guard itself, once
+    before and once after a batch of checks (the differential hidden tests make hundreds)."""
+    __tracebackhide__ = True
     if _is_tensor(condition):
         condition = _T_item(condition)
     if condition is not True and condition is not False:
@@ -191,6 +198,13 @@ def check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol
     """
     __tracebackhide__ = True
     _verify()
+    _check_close(actual, expected, name, atol, rtol, hint)
+
+
+def _check_close(actual, expected, name: str = "output", atol: float = 1e-6, rtol: float = 1e-5,
+                 hint: str | None = None) -> None:
+    """:func:`check_close` without the tamper guard (see :func:`_check_true`)."""
+    __tracebackhide__ = True
     a = _prepare(actual, name)
     b = _prepare(_as_tensor(expected) if not _is_tensor(expected) else expected, "expected")
     if _tuple(a.shape) != _tuple(b.shape):

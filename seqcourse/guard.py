@@ -14,6 +14,7 @@ import builtins
 import importlib
 import math
 import os
+import sys
 
 import numpy
 import torch
@@ -43,7 +44,7 @@ _WATCHED: dict[str, tuple[str, ...]] = {
     "torch.nn.Module": ("__call__", "parameters", "named_parameters", "state_dict", "eval",
                         "train", "zero_grad"),
     "seqcourse.checks": ("check_close", "check_shape", "check_true", "check_type", "check_finite",
-                         "CheckError", "_fail", "_close", "_prepare"),
+                         "CheckError", "_fail", "_close", "_prepare", "_check_true", "_check_close"),
     "seqcourse.guard": ("verify", "replaced", "capture", "_get", "_resolve"),
     "seqcourse.hidden_tests": ("hidden", "ask", "_Hidden", "_audit", "_package"),
     "seqcourse.train": ("evaluate", "fit", "confusion_matrix"),
@@ -56,12 +57,19 @@ class TamperError(AssertionError):
     """Raised when a function that the tests rely on was replaced."""
 
 
+_MODULES = sys.modules   # the interpreter's own dict, even if a cell rebinds sys.modules
+
+
 def _resolve(path: str):
     if path == "torch.Tensor":
         return torch.Tensor
     if path == "torch.nn.Module":
         return torch.nn.Module
-    return importlib.import_module(path)
+    # A dict lookup first: verify() runs at every check, hundreds of times in a differential test,
+    # and import_module takes the import lock each time. A module taken out of sys.modules is
+    # imported afresh, so its functions are new objects and count as replaced.
+    module = _MODULES.get(path)
+    return module if module is not None else importlib.import_module(path)
 
 
 def _get(owner, name):
@@ -185,10 +193,12 @@ def _from_notebook(obj) -> bool:
 
 def replaced() -> list[str]:
     """Names whose current object is not the one captured, or was written in the notebook."""
-    out = []
+    out, owners = [], {}
     for (path, name), original in _SNAPSHOT.items():
         try:
-            current = _get(_resolve(path), name)
+            if path not in owners:
+                owners[path] = _resolve(path)
+            current = _get(owners[path], name)
         except Exception:  # a module removed from sys.modules, say
             current = None
         if current is not original or _from_notebook(current):

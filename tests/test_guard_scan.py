@@ -163,3 +163,27 @@ def test_a_patch_made_before_the_snapshot_is_still_caught(restore):
     finally:
         guard._SNAPSHOT.clear()
         guard._SNAPSHOT.update(saved)
+
+
+def test_a_differential_test_guards_its_unguarded_checks(restore):
+    """The differential hidden tests compare with the checks' unguarded core and run the guard
+    once before and once after their inputs: an answer that replaces a function the checks rely
+    on while it is called still fails, with the replacement named."""
+    from hypothesis import strategies as st
+
+    from seqcourse_grader.vault import Vault
+
+    Vault().load("01-rnn-cell")          # puts the hidden-test package on the path
+    from seqcourse_hidden._differential import Case, differential
+
+    cases = st.builds(lambda n: Case((torch.ones(n, dtype=torch.float64),), label=f"n = {n}"),
+                      st.integers(1, 3))
+    differential(torch.tanh, torch.tanh, cases, "tanh", examples=5)          # an honest answer passes
+
+    def tampering(x):
+        if guard._get(torch, "allclose") is guard._SNAPSHOT[("torch", "allclose")]:   # once
+            restore(torch, "allclose", lambda *a, **k: True)
+        return torch.tanh(x)
+
+    with pytest.raises(guard.TamperError, match="torch.allclose"):
+        differential(tampering, torch.tanh, cases, "tanh", examples=5)
