@@ -2,6 +2,9 @@
 on a finished notebook (the student edition with the reference answers), in a fresh process.
 
     python bench/selfgrade_times.py [--repeats 2] [lesson ...]    # writes bench/results/selfgrade.md
+
+Each lesson is timed on a quiet machine and again while another process keeps one core busy (a
+learner's browser, another notebook): the goal holds for both.
 """
 
 from __future__ import annotations
@@ -38,24 +41,39 @@ def main() -> None:
             path = Path(tmp) / aid / f"{aid}.ipynb"
             path.parent.mkdir()
             nbformat.write(student_submission(aid), path)
-            times, last = [], ""
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                run = subprocess.run(course + ["selfgrade", str(path)], capture_output=True, text=True, timeout=900)
-                times.append(time.perf_counter() - start)
-                last = next((ln for ln in run.stdout.splitlines() if ln.startswith(aid)), run.stdout[-200:])
-            rows.append((aid, statistics.median(times), min(times), last.strip()))
-            print(f"{aid}: median {rows[-1][1]:.1f} s  {last}", flush=True)
+            quiet, last = _times(course, path, aid, args.repeats, busy=False)
+            busy, last_busy = _times(course, path, aid, args.repeats, busy=True)
+            rows.append((aid, statistics.median(quiet), statistics.median(busy), last.strip(), last_busy.strip()))
+            print(f"{aid}: median {rows[-1][1]:.1f} s quiet, {rows[-1][2]:.1f} s with a core busy  {last}", flush=True)
     lines = ["# `course selfgrade` per lesson: how long a learner waits", "",
              f"Command: `python bench/selfgrade_times.py --repeats {args.repeats}`. Machine: {platform.machine()}, "
              f"{os.cpu_count()} cores, Python {platform.python_version()}. Each run is a fresh `course selfgrade` "
              "process on a finished notebook: the lesson is generated, a kernel zygote starts beside it, the "
-             "notebook runs under the ci budget with one torch thread, and the report is printed.", "",
-             f"| lesson | median (s) | fastest (s) | within {GOAL_S} s | result |", "|---|---|---|---|---|"]
-    for aid, med, best, last in rows:
-        lines.append(f"| {aid} | {med:.1f} | {best:.1f} | {'yes' if med <= GOAL_S else 'no'} | {last} |")
+             "notebook runs under the ci budget with one torch thread, and the report is printed. *Busy*: the "
+             "same while another process keeps one core busy (`while True: pass`).", "",
+             f"| lesson | quiet, median (s) | one core busy, median (s) | within {GOAL_S} s | result (quiet) | "
+             "result (busy) |", "|---|---|---|---|---|---|"]
+    for aid, quiet, busy, last, last_busy in rows:
+        within = "yes" if max(quiet, busy) <= GOAL_S else "no"
+        lines.append(f"| {aid} | {quiet:.1f} | {busy:.1f} | {within} | {last} | {last_busy} |")
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT}")
+
+
+def _times(course: list[str], path: Path, aid: str, repeats: int, busy: bool) -> tuple[list[float], str]:
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        times, last = [], ""
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run = subprocess.run(course + ["selfgrade", str(path)], capture_output=True, text=True, timeout=900)
+            times.append(time.perf_counter() - start)
+            last = next((ln for ln in run.stdout.splitlines() if ln.startswith(aid)), run.stdout[-200:])
+        return times, last
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
 
 
 if __name__ == "__main__":

@@ -109,6 +109,12 @@ def _preload() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    try:
+        from hypothesis.internal.entropy import deterministic_PRNG
+        with deterministic_PRNG():
+            pass
+    except ImportError:
+        pass
 
 
 def _kernel(conn: socket.socket, request: dict) -> None:

@@ -32,6 +32,7 @@ from seqcourse_hidden._differential import (
     Case,
     differential,
     module_call,
+    pick,
     randn,
     seeds,
     with_grad,
@@ -477,10 +478,10 @@ EXAMPLES = {"bag_of_embeddings": 25, "rnn_cell": 25, "rnn_forward": 25, "to_torc
 @st.composite
 def _bag_cases(draw):
     B, T, E, V = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(2, 9))
-    dtype, g = draw(st.sampled_from(DTYPES)), _gen(draw(seeds()))
+    dtype, g = pick(draw, DTYPES), _gen(draw(seeds()))
     emb = nn.Embedding(V, E, padding_idx=0).to(dtype)
     with torch.no_grad():
-        emb.weight.copy_(randn(g, V, E, dtype=dtype, scale=draw(st.sampled_from(SCALES[1:]))))
+        emb.weight.copy_(randn(g, V, E, dtype=dtype, scale=pick(draw, SCALES[1:])))
         emb.weight[0] = 3.0                                    # a pad row that is not zero
     n = random_lengths(g, B, T)
     tokens = torch.randint(1, V, (B, T), generator=g).masked_fill(torch.arange(T)[None] >= n[:, None], 0)
@@ -491,7 +492,7 @@ def _bag_cases(draw):
 def _cell_cases(draw, steps: bool):
     B, E, H = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
     T = draw(st.integers(1, 6)) if steps else None
-    dtype, scale, g = draw(st.sampled_from(DTYPES)), draw(st.sampled_from(SCALES)), _gen(draw(seeds()))
+    dtype, scale, g = pick(draw, DTYPES), pick(draw, SCALES), _gen(draw(seeds()))
     x = randn(g, *((B, T, E) if steps else (B, E)), dtype=dtype, scale=scale)
     s = randn(g, B, H, dtype=dtype, scale=0.5)
     W, U, b = randn(g, E, H, dtype=dtype, scale=0.7), randn(g, H, H, dtype=dtype, scale=0.7), randn(g, H, dtype=dtype)
@@ -503,7 +504,7 @@ def _cell_cases(draw, steps: bool):
 @st.composite
 def _to_rnn_cases(draw):
     E, H = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    dtype, g, trained = draw(st.sampled_from(DTYPES)), _gen(draw(seeds())), draw(st.booleans())
+    dtype, g, trained = pick(draw, DTYPES), _gen(draw(seeds())), draw(st.booleans())
     W, U, b = randn(g, E, H, dtype=dtype), randn(g, H, H, dtype=dtype), randn(g, H, dtype=dtype)
     if trained:                                                # parameters of a model being trained
         W, U, b = (t.requires_grad_() for t in (W, U, b))
@@ -542,8 +543,8 @@ def _step_cases(draw):
             p.grad = torch.full_like(p, 5.0)
     optimizer = (torch.optim.SGD(model.parameters(), lr=0.1) if draw(st.booleans())
                  else torch.optim.Adam(model.parameters(), lr=0.05))
-    loss_fn = draw(st.sampled_from([nn.CrossEntropyLoss(), nn.CrossEntropyLoss(label_smoothing=0.1),
-                                    nn.CrossEntropyLoss(weight=torch.tensor([0.3, 2.0]))]))
+    loss_fn = pick(draw, [nn.CrossEntropyLoss(), nn.CrossEntropyLoss(label_smoothing=0.1),
+                                    nn.CrossEntropyLoss(weight=torch.tensor([0.3, 2.0]))])
     tokens = torch.randint(0, 6, (B, 3), generator=g)
     batch = (tokens, torch.full((B,), 3), torch.randint(0, 2, (B,), generator=g))
     batch = list(batch) if draw(st.booleans()) else batch

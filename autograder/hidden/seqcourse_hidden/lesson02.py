@@ -28,12 +28,13 @@ from torch import nn
 from seqcourse import guard
 from seqcourse.checks import check_close, check_shape, check_true
 from seqcourse_hidden._differential import (
+    DTYPES,
     SCALES,
     TOLERANCE,
     Case,
     differential,
-    dtypes,
     gen,
+    pick,
     randn,
     seeds,
 )
@@ -393,7 +394,7 @@ def _forward_states(x, s0, W, U, b):
 @st.composite
 def _bptt_cases(draw):
     B, T, E, H = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dtype, scale, g = draw(dtypes()), draw(st.sampled_from(SCALES)), gen(draw(seeds()))
+    dtype, scale, g = pick(draw, DTYPES), pick(draw, SCALES), gen(draw(seeds()))
     x, s0 = randn(g, B, T, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype, scale=0.5)
     W, U, b = randn(g, E, H, dtype=dtype, scale=0.7), randn(g, H, H, dtype=dtype, scale=0.7), randn(g, H, dtype=dtype)
     grad_states = randn(g, B, T, H, dtype=dtype)
@@ -408,10 +409,10 @@ def _bptt_cases(draw):
 @st.composite
 def _norm_cases(draw):
     B, T, E, H = draw(st.integers(1, 3)), draw(st.integers(1, 8)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dtype, g = draw(dtypes()), gen(draw(seeds()))
-    rho = draw(st.sampled_from((0.3, 0.5, 1.0, 1.3)))
+    dtype, g = pick(draw, DTYPES), gen(draw(seeds()))
+    rho = pick(draw, (0.3, 0.5, 1.0, 1.3))
     q, _ = torch.linalg.qr(torch.randn(H, H, generator=g, dtype=torch.float64))
-    x = randn(g, B, T, E, dtype=dtype, scale=draw(st.sampled_from((0.0, 0.5))))
+    x = randn(g, B, T, E, dtype=dtype, scale=pick(draw, (0.0, 0.5)))
     s0 = randn(g, B, H, dtype=dtype, scale=0.5)
     W, U, b = randn(g, E, H, dtype=dtype, scale=0.5), (rho * q).to(dtype), randn(g, H, dtype=dtype, scale=0.1)
     return Case((x, s0, W, U, b), f"B={B}, T={T}, E={E}, H={H}, {dtype}, U = {rho} times an orthogonal matrix")
@@ -424,10 +425,10 @@ def _clip_cases(draw):
     params = []
     for shape in shapes:
         p = nn.Parameter(randn(g, *shape, dtype=dtype))
-        kind = draw(st.sampled_from(("grad", "grad", "none", "zero")))
+        kind = pick(draw, ("grad", "grad", "none", "zero"))
         p.grad = None if kind == "none" else torch.zeros_like(p) if kind == "zero" else randn(g, *shape, dtype=dtype)
         params.append(p)
-    max_norm = draw(st.sampled_from((0.1, 1.0, 5.0, 100.0)))
+    max_norm = pick(draw, (0.1, 1.0, 5.0, 100.0))
     as_generator = draw(st.booleans())
     return Case((params, max_norm, as_generator), f"{len(params)} parameters of shapes {shapes}, max_norm "
                 f"{max_norm} ({'a generator' if as_generator else 'a list'}), gradients: "

@@ -28,13 +28,14 @@ from torch import nn
 from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_true
 from seqcourse_hidden._differential import (
+    DTYPES,
     SCALES,
     TOLERANCE,
     Case,
     differential,
-    dtypes,
     gen,
     module_call,
+    pick,
     randn,
     seeds,
     with_grad,
@@ -479,7 +480,7 @@ def _state(h, c, given, as_list):
 def _sizes(draw, steps: bool = False):
     B, E, H = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
     T = draw(st.integers(1, 5)) if steps else None
-    return B, T, E, H, draw(dtypes()), draw(st.sampled_from(SCALES)), gen(draw(seeds()))
+    return B, T, E, H, pick(draw, DTYPES), pick(draw, SCALES), gen(draw(seeds()))
 
 
 @st.composite
@@ -525,7 +526,7 @@ def _forwarding(fn):
 def _variant_cases(draw, gates: int, peephole: bool = False):
     B, _, E, H, dtype, scale, g = draw(_sizes())
     x, h = randn(g, B, E, dtype=dtype, scale=scale), randn(g, B, H, dtype=dtype)
-    c = randn(g, B, H, dtype=dtype, scale=draw(st.sampled_from((1.0, 1e4))))        # a grown memory, too
+    c = randn(g, B, H, dtype=dtype, scale=pick(draw, (1.0, 1e4)))        # a grown memory, too
     w_ih, w_hh, bias = (randn(g, gates * H, E, dtype=dtype, scale=0.5), randn(g, gates * H, H, dtype=dtype, scale=0.5),
                         randn(g, gates * H, dtype=dtype, scale=0.5))
     tensors = [x, h, c, w_ih, w_hh, bias]
@@ -560,9 +561,9 @@ def _gru_cases(draw):
 @st.composite
 def _bias_cases(draw):
     E, H, layers, both = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.booleans())
-    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    dtype, g = pick(draw, DTYPES), gen(draw(seeds()))
     lstm = _randomise(nn.LSTM(E, H, num_layers=layers, bidirectional=both).to(dtype), g)
-    value = draw(st.sampled_from((1.0, 2.5, -1.0, 0.0, 3)))
+    value = pick(draw, (1.0, 2.5, -1.0, 0.0, 3))
     return Case((lstm, value), f"nn.LSTM({E}, {H}, num_layers={layers}, bidirectional={both}) ({dtype}), "
                 f"value {value!r}")
 

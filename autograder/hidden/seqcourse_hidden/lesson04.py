@@ -30,13 +30,14 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqcourse import guard
 from seqcourse.checks import CheckError, check_close, check_shape, check_true, check_type
 from seqcourse_hidden._differential import (
+    DTYPES,
     SCALES,
     TOLERANCE,
     Case,
     differential,
-    dtypes,
     gen,
     module_call,
+    pick,
     randn,
     seeds,
     with_grad,
@@ -690,15 +691,15 @@ def test_fused_lstm_forward(fused_lstm_forward) -> None:
 # _differential.py); EXAMPLES: how many inputs each answer tries (bench/differential_examples.py
 # measures what each needs). sample_next and generate draw random numbers in a way the text leaves
 # partly open, so their tests above check distributions, the generator and the caller's inputs.
-EXAMPLES = {"length_mask": 20, "lstm_layer": 20, "StackedBiLSTM": 15, "packed_lstm": 30, "SurnameBiLSTM": 15,
+EXAMPLES = {"length_mask": 20, "lstm_layer": 30, "StackedBiLSTM": 20, "packed_lstm": 30, "SurnameBiLSTM": 15,
             "fused_lstm_forward": 40}
 
 
 @st.composite
 def _batch(draw, max_T: int = 6):
     B, T, E, H = draw(st.integers(1, 4)), draw(st.integers(1, max_T)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dtype, scale, g = draw(dtypes()), draw(st.sampled_from(SCALES)), gen(draw(seeds()))
-    n = random_lengths(g, B, T).to(draw(st.sampled_from((torch.int64, torch.int32))))
+    dtype, scale, g = pick(draw, DTYPES), pick(draw, SCALES), gen(draw(seeds()))
+    n = random_lengths(g, B, T).to(pick(draw, (torch.int64, torch.int32)))
     x = randn(g, B, T, E, dtype=dtype, scale=scale)
     return B, T, E, H, dtype, scale, g, n, x
 
@@ -707,7 +708,7 @@ def _batch(draw, max_T: int = 6):
 def _mask_cases(draw):
     B, T, extra = draw(st.integers(1, 5)), draw(st.integers(1, 7)), draw(st.integers(0, 2))
     g = gen(draw(seeds()))
-    n = random_lengths(g, B, T).to(draw(st.sampled_from((torch.int64, torch.int32))))
+    n = random_lengths(g, B, T).to(pick(draw, (torch.int64, torch.int32)))
     return Case((n, T + extra), f"lengths {n.tolist()} ({n.dtype}), T = {T + extra}")
 
 
@@ -762,7 +763,7 @@ def _packed_cases(draw):
 def _surname_cases(draw):
     V, E, H, C = draw(st.integers(3, 9)), draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(2, 4))
     B, T, g = draw(st.integers(1, 4)), draw(st.integers(1, 6)), gen(draw(seeds()))
-    n = random_lengths(g, B, T).to(draw(st.sampled_from((torch.int64, torch.int32))))
+    n = random_lengths(g, B, T).to(pick(draw, (torch.int64, torch.int32)))
     tokens = torch.randint(1, V, (B, T), generator=g).masked_fill(torch.arange(T)[None] >= n[:, None], 0)
     double = draw(st.booleans())
     return Case(((V, E, H, C), tokens, n, double, draw(seeds())),

@@ -26,12 +26,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqcourse import guard
 from seqcourse.checks import check_close, check_finite, check_shape, check_true
 from seqcourse_hidden._differential import (
+    DTYPES,
     TOLERANCE,
     Case,
     differential,
-    dtypes,
     gen,
     module_call,
+    pick,
     randn,
     seeds,
     with_grad,
@@ -409,10 +410,10 @@ KINDS = ("dot", "general", "additive", "cosine")
 def _score_cases(draw):
     B, S, Q, K, A = (draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
                      draw(st.integers(1, 5)), draw(st.integers(1, 4)))
-    kind, dtype, g = draw(st.sampled_from(KINDS)), draw(dtypes()), gen(draw(seeds()))
+    kind, dtype, g = pick(draw, KINDS), pick(draw, DTYPES), gen(draw(seeds()))
     if kind in ("dot", "cosine"):
         K = Q
-    scale = draw(st.sampled_from((0.0, 1.0, 1e4)))
+    scale = pick(draw, (0.0, 1.0, 1e4))
     query = randn(g, B, Q, dtype=dtype, scale=scale)
     keys = randn(g, S, B, K, dtype=dtype).transpose(0, 1)          # a non-contiguous view, as unpacked
     if draw(st.booleans()):
@@ -430,13 +431,13 @@ def _score_cases(draw):
 @st.composite
 def _attend_cases(draw):
     B, S, D = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 3))
-    dtype, g = draw(dtypes()), gen(draw(seeds()))
+    dtype, g = pick(draw, DTYPES), gen(draw(seeds()))
     n = random_lengths(g, B, S)
     mask = torch.arange(S)[None] < n[:, None]
     if S > 2 and draw(st.booleans()):                              # a masked position between real ones
         mask[:, 1] = False
         mask[:, 0] = True
-    level = draw(st.sampled_from((1.0, 1e4, -3e4)))
+    level = pick(draw, (1.0, 1e4, -3e4))
     scores = randn(g, B, S, dtype=dtype, scale=1.0 if level == 1.0 else 1e3) + (0 if level == 1.0 else level)
     scores = scores.masked_fill(~mask, 1e6 if level == 1e4 else 5.0)
     values = randn(g, B, S, D, dtype=dtype)
@@ -448,7 +449,7 @@ def _attend_cases(draw):
 @st.composite
 def _attn_model_cases(draw):
     Vs, Vt, E, H = draw(st.integers(5, 8)), draw(st.integers(5, 8)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    kind = draw(st.sampled_from(KINDS))
+    kind = pick(draw, KINDS)
     B, S, extra, g = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(0, 2)), gen(draw(seeds()))
     n = random_lengths(g, B, S)
     src = torch.randint(4, Vs, (B, S + extra), generator=g)
