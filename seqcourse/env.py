@@ -44,12 +44,12 @@ _BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
             speed_batch=32, speed_T=20, speed_size=64, speed_repeats=3,
         ),
         "05-seq2seq": dict(
-            days=2000, per_day=2, emb_size=32, hidden=64, epochs=6, batch_size=32, lr=3e-3,
+            days=2000, per_day=2, emb_size=32, hidden=64, epochs=4, batch_size=32, lr=6e-3,
             min_exact_match=0.5, beam_size=3, max_len=12, beam_examples=40,
             copy_lengths=(2, 8), copy_train=2000, copy_test=40, copy_hidden=32, copy_epochs=2, copy_seeds=(0,),
         ),
         "06-attention": dict(
-            days=2000, per_day=2, emb_size=32, hidden=64, epochs=4, batch_size=64, lr=1e-2, kind="additive",
+            days=2000, per_day=2, emb_size=32, hidden=64, epochs=3, batch_size=64, lr=2e-2, kind="additive",
             min_exact_match=0.9, max_len=12, heatmaps=3,
             tat_source="tutorial", tat_pairs=1500, tat_emb=32, tat_hidden=64, tat_epochs=2, tat_batch=64,
             tat_lr=3e-3, tat_max_len=12,

@@ -97,6 +97,9 @@ def cmd_check_release(args) -> int:
 
 
 def cmd_selfgrade(args) -> int:
+    from seqcourse_grader.kernels import zygote
+
+    zygote()   # first: it imports torch and the course while this process imports nbgrader
     from seqcourse_grader.classroom import grade_notebook
     from seqcourse_grader.nbg import assignments
 

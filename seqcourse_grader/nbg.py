@@ -6,6 +6,7 @@ releasing and grading never touch the instructor's gradebook.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -20,6 +21,34 @@ from traitlets.config import Config, PyFileConfigLoader
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 CONFIG_FILE = REPO_ROOT / "autograder" / "nbgrader_config.py"
+
+
+@functools.cache
+def gradebook_schema_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, read from its migration scripts.
+
+    nbgrader stamps every new gradebook with it by running ``alembic heads`` as a program: 2 s per
+    gradebook (every scratch course, every ``course selfgrade``), and a failure where ``alembic``
+    is not on PATH. Read here in-process from the same scripts, once per process."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    heads = ScriptDirectory.from_config(config).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's gradebook migrations have {len(heads)} heads, expected one: {heads}")
+    return heads[0]
+
+
+def _stamp_gradebooks_in_process() -> None:
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = gradebook_schema_head
+
+
+_stamp_gradebooks_in_process()
 
 
 def course_config(root: Path | str | None = None, db_url: str | None = None) -> Config:

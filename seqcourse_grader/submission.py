@@ -156,6 +156,8 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
     child = multiprocessing.get_context("fork").Process(target=_autograde_child, args=(
         str(work), aid, student, str(work / "jupyter"), limits.cell_timeout, str(status_file)))
     child.start()
+    import seqcourse.selfcheck  # noqa: F401  (for _read_grades; it loads torch, 1 s, while the child grades)
+
     child.join(limits.submission_timeout)
     if child.is_alive():
         _kill_group(child.pid)

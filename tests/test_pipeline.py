@@ -139,12 +139,16 @@ def test_selfgrade_works_without_an_activated_venv(tmp_path):
 
 def test_selfgrade_prints_nbgrader_s_real_error(tmp_path, monkeypatch):
     """When nbgrader fails, the learner reads its actual error, not "see the above traceback"."""
-    # a Python whose folder holds no `alembic`, and a PATH without one: nbgrader cannot make a gradebook
+    # nbgrader cannot stamp the new gradebook: the error it met when `alembic` was not on PATH
+    import nbgrader.api
+
     from seqcourse_grader import classroom
     from seqcourse_grader.cli import main
 
-    monkeypatch.setenv("PATH", UNACTIVATED_PATH)
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "nowhere" / "python"))
+    def no_alembic():
+        raise FileNotFoundError(2, "No such file or directory", "alembic")
+
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", no_alembic)
     monkeypatch.setattr(classroom, "_TEMPLATES", {})    # generate the lesson again, here
     with pytest.raises(SystemExit) as failed:
         main(["selfgrade", str(lesson_notebook("01-rnn-cell", "lessons"))])
@@ -163,3 +167,14 @@ def test_selfgrade_refuses_a_broken_notebook_clearly(tmp_path, capsys):
         main(["selfgrade", str(broken)])
     with pytest.raises(SystemExit, match="pass --lesson"):
         main(["selfgrade", str(REPO_ROOT / "README.md")])
+
+
+def test_gradebooks_are_stamped_with_the_revision_alembic_names():
+    """The in-process schema head (nbg.gradebook_schema_head) is the one `alembic heads` prints."""
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from seqcourse_grader.nbg import gradebook_schema_head
+
+    with _temp_alembic_ini("sqlite:////nonexistent/gradebook.db") as ini:
+        printed = subprocess.check_output([str(VENV_BIN / "alembic"), "-c", ini, "heads"], text=True)
+    assert printed.split()[0] == gradebook_schema_head(), printed
