@@ -10,6 +10,8 @@
     course selfgrade NOTEBOOK      grade your notebook against the hidden tests, locally
     course check NOTEBOOK          run your notebook's visible tests (the student edition's self-check)
     course student-edition OUT     write the student edition (no solutions, no hidden tests)
+    course site OUT                build the course site (Sphinx, offline, no answers; en ru fa th)
+    course translations status     which translated cells show the English (stale or missing)
     course mistakes ID             check that every catalogued mistake loses points, in its own exercise only
     course run-solution ID ...     re-run solution notebooks in place (--profile cpu|gpu) to store real outputs
     course data surnames           rebuild datasets/surnames/surnames.tsv from Faker
@@ -93,6 +95,32 @@ def cmd_check_release(args) -> int:
         print("Run `course release` and commit lessons/.")
         return 1
     print("lessons/ matches solutions/")
+    from seqcourse_grader.translations import status
+
+    stale = status()
+    if stale:   # not a failure: a stale cell is shown in English with a notice, never out of date
+        print("translations that show some cells in English (update them with `course translations "
+              "update`, then translate the entries marked fuzzy or empty):")
+        for line in stale:
+            print("  " + line)
+    else:
+        print("every translation is current")
+    return 0
+
+
+def cmd_translations(args) -> int:
+    from seqcourse_grader.nbg import assignments
+    from seqcourse_grader.translations import LANGUAGES, status, update
+
+    if args.action == "update":
+        for lang in args.language or list(LANGUAGES):
+            for aid in assignments():
+                added, changed, removed = update(lang, aid)
+                if added or changed or removed:
+                    print(f"translations/{lang}/{aid}.po: {added} new, {changed} changed (marked fuzzy), "
+                          f"{removed} removed (obsolete)")
+    for line in status():
+        print(line)
     return 0
 
 
@@ -258,12 +286,31 @@ def cmd_student_edition(args) -> int:
         else:
             raise SystemExit("course student-edition: say which lessons: --lessons 01 02 (or --through 02) "
                              "for a class, following autograder/schedule.toml; --all for a self-learner")
-        out = build_student_edition(Path(args.out), lessons, reveal_early=args.reveal_early)
+        out = build_student_edition(Path(args.out), lessons, reveal_early=args.reveal_early,
+                                    site_url=args.site_url, language=args.language)
     except (ValueError, PermissionError) as exc:
         raise SystemExit(f"course student-edition: {exc}") from None
     files = sorted(p for p in out.rglob("*") if p.is_file())
     print(f"wrote the student edition to {out}: {len(files)} files "
           f"({sum(p.stat().st_size for p in files) / 2**20:.1f} MB); see its README.md")
+    return 0
+
+
+def cmd_site(args) -> int:
+    from seqcourse_grader.nbg import assignments
+    from seqcourse_grader.schedule import resolve
+    from seqcourse_grader.site import build_site
+
+    lessons = resolve(args.lessons, assignments()) if args.lessons else None
+    try:
+        report = build_site(Path(args.out), lessons, args.languages)
+    except (ValueError, FileExistsError, RuntimeError) as exc:
+        raise SystemExit(f"course site: {exc}") from None
+    stubs = "; ".join(f"{aid}: {', '.join(names)}" for aid, names in report.placeholders.items() if names)
+    print(f"wrote the course site to {report.out} ({len(report.lessons)} lessons, {report.seconds:.0f} s); "
+          f"open {report.out / 'index.html'}")
+    if stubs:
+        print(f"earlier lessons' answers shown as stubs: {stubs}")
     return 0
 
 
@@ -377,7 +424,27 @@ def _instructor_commands(sub) -> None:
     which.add_argument("--all", action="store_true", help="every lesson: a self-learner's edition")
     p.add_argument("--reveal-early", action="store_true",
                    help="release lessons whose given code shows answers before those lessons' deadlines")
+    p.add_argument("--language", choices=("en", "ru", "fa", "th"), default="en",
+                   help="the language of the lessons' prose (code, grade ids and grading stay the same)")
+    p.add_argument("--site-url", metavar="URL", help="where the class reads the course site (course site OUT, "
+                                                      "published): the edition's README links it")
     p.set_defaults(func=cmd_student_edition)
+    p = sub.add_parser("translations", help="the lessons' translations: status, or update the catalogues",
+                       description="status: which cells of which translation show the English (stale or "
+                                   "missing). update: bring translations/<lang>/<lesson>.po up to lessons/ "
+                                   "(new cells empty, changed cells fuzzy with the previous English).")
+    p.add_argument("action", choices=("status", "update"))
+    p.add_argument("--language", nargs="+", choices=("ru", "fa", "th"))
+    p.set_defaults(func=cmd_translations)
+    p = sub.add_parser("site", help="build the course site (HTML, offline, no answers)",
+                       description="Build the course as a website with Sphinx and myst-nb: a home page with "
+                                   "the lessons table and a page per lesson with the stored cpu run's outputs. "
+                                   "It holds no answer of any lesson and loads nothing from the network.")
+    p.add_argument("out", help="a new or empty folder")
+    p.add_argument("--lessons", nargs="+", metavar="ID", help="only these lessons (default: every lesson)")
+    p.add_argument("--languages", nargs="+", choices=("en", "ru", "fa", "th"),
+                   help="English and these translations (default: all four)")
+    p.set_defaults(func=cmd_site)
     p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points, in its own "
                                         "exercise only")
     p.add_argument("id")

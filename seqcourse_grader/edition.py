@@ -76,6 +76,8 @@ version the course was tested with: keep `-c constraints.txt` on every `pip inst
 
 {released}
 
+{site}
+
 {lessons}
 
 Work through them in order: later lessons build on earlier ones, and some give you, ready made, the
@@ -115,6 +117,18 @@ downloaded on your machine, never stored here.
 """
 
 
+def _translate(out: Path, lessons: list[str], language: str) -> None:
+    import nbformat
+
+    from seqcourse_grader.translations import translate_notebook
+
+    for aid in lessons:
+        for path in sorted((out / "lessons" / aid).glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            translate_notebook(nb, language, aid)
+            nbformat.write(nb, path)
+
+
 def forbidden_hits(root: Path) -> list[str]:
     """``path: marker`` for every file under ``root`` that holds a marker from FORBIDDEN."""
     hits = []
@@ -127,12 +141,21 @@ def forbidden_hits(root: Path) -> list[str]:
     return hits
 
 
+SITE = ("The lessons are also a website, with the figures and maths of a real run and a search box: {link}. "
+        "It shows the same text and exercises; you work and submit in the notebooks here.")
+NO_SITE = ("Your instructor can also give you the lessons as a website (built with `course site` in the "
+           "full course), with the figures and maths of a real run and a search box.")
+
+
 def build_student_edition(out: Path | str, lessons: list[str] | None = None, reveal_early: bool = False,
-                          now=None) -> Path:
+                          now=None, site_url: str | None = None, language: str | None = None) -> Path:
     """Write the student edition into ``out`` (new or empty); return its path. ``lessons``: the
     lessons a class has been given so far (None: every lesson, a self-learner's edition); a lesson
     whose given code shows the answers of a lesson whose deadline has not passed
-    (``autograder/schedule.toml``) is refused unless ``reveal_early``."""
+    (``autograder/schedule.toml``) is refused unless ``reveal_early``. ``site_url``: where the
+    class reads the course site (``course site``); the README links it. ``language``: ``ru``, ``fa``
+    or ``th`` translates the lessons' prose (:mod:`seqcourse_grader.translations`); the code, grade
+    ids and code cells' checksums stay the English edition's."""
     from seqcourse_grader.nbg import assignments
     from seqcourse_grader.schedule import held_back
 
@@ -160,11 +183,14 @@ def build_student_edition(out: Path | str, lessons: list[str] | None = None, rev
             shutil.copytree(src, out / name, ignore=SKIPPED)
         else:
             shutil.copy2(src, out / name)
+    if language and language != "en":
+        _translate(out, chosen, language)
     (out / "pyproject.toml").write_text(_pyproject(), encoding="utf-8")
     released = ("Every lesson of the course is here." if lessons is None else
                 f"The lessons your class has been given so far ({len(chosen)} of {len(known)}); your "
                 "instructor releases the next ones as the class reaches them.")
-    (out / "README.md").write_text(README.format(lessons=_lessons_table(chosen), released=released),
+    site = SITE.format(link=f"<{site_url}>") if site_url else NO_SITE
+    (out / "README.md").write_text(README.format(lessons=_lessons_table(chosen), released=released, site=site),
                                    encoding="utf-8")
     if STUDENT_CONFIG.is_file():
         shutil.copy2(STUDENT_CONFIG, out / "nbgrader_config.py")

@@ -33,7 +33,7 @@ class Checked:
     changed: bool = False
 
 
-def precheck(raw: bytes, release_nb, max_mb: float) -> Checked:
+def precheck(raw: bytes, release_nb, max_mb: float, aid: str | None = None) -> Checked:
     if len(raw) > max_mb * 2**20:
         return Checked(reasons=[f"the notebook file is {len(raw) / 2**20:.0f} MB, over the {max_mb:g} MB limit"])
     try:
@@ -56,7 +56,7 @@ def precheck(raw: bytes, release_nb, max_mb: float) -> Checked:
     if major == 3:
         out.notes.append("the notebook was saved in format 3 (an old Jupyter); converted to format 4 and graded")
         out.changed = True
-    out.notes += compare_with_release(nb, release_nb)
+    out.notes += compare_with_release(nb, release_nb, aid)
     restored = restore_locked_cells(nb, release_nb)
     out.changed |= bool(restored)
     out.notes += marker_notes(nb)
@@ -64,16 +64,18 @@ def precheck(raw: bytes, release_nb, max_mb: float) -> Checked:
     return out
 
 
-def compare_with_release(nb, release_nb) -> list[str]:
+def compare_with_release(nb, release_nb, aid: str | None = None) -> list[str]:
     """Notes on locked cells the student deleted, edited or re-labelled (all are restored from
-    the release before grading, so none of these changes the score)."""
+    the release before grading, so none of these changes the score). A Markdown cell as the
+    notebook's translated edition shows it (``aid`` and the notebook's language) is no edit."""
     release, submitted = cells.by_grade_id(release_nb), cells.by_grade_id(nb)
     notes = []
     locked = [g for g, c in release.items() if cells.is_locked(c) or cells.is_graded(c)]
     gone = [g for g in locked if g not in submitted]
     if gone:
         notes.append("deleted locked cells, restored before grading: " + ", ".join(gone))
-    edited = [g for g in locked if g in submitted and submitted[g].source != release[g].source]
+    edited = [g for g in locked if g in submitted and submitted[g].source != release[g].source
+              and not _translated(submitted[g], release[g], aid, nb)]
     if edited:
         notes.append("edited locked cells, restored before grading: " + ", ".join(edited))
     keys = ("grade", "solution", "locked", "points", "task")
@@ -84,6 +86,15 @@ def compare_with_release(nb, release_nb) -> list[str]:
     if not set(release) & set(submitted):
         notes.append("none of the lesson's cells were found")
     return notes
+
+
+def _translated(cell, release_cell, aid: str | None, nb) -> bool:
+    language = (nb.metadata.get("seqcourse") or {}).get("language")
+    if not aid or not language or cell.cell_type != "markdown":
+        return False
+    from seqcourse_grader.translations import is_current_translation
+
+    return is_current_translation(cell.source, release_cell, aid, language)
 
 
 def restore_locked_cells(nb, release_nb) -> list[str]:

@@ -115,7 +115,8 @@ def _grade(task: dict, result: Result) -> None:
     raw = task["files"][chosen]
     result.sha256 = hashlib.sha256(raw).hexdigest()
     template = _template(task["template"])
-    checked = precheck(raw, nbformat.read(template / "lessons" / aid / name, as_version=4), limits.max_notebook_mb)
+    checked = precheck(raw, nbformat.read(template / "lessons" / aid / name, as_version=4), limits.max_notebook_mb,
+                       aid)
     result.notes += checked.notes
     for r in checked.reasons:
         result.review(r)

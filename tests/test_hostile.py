@@ -4,7 +4,7 @@
 honestly and whose other answers try to take the reference answers (or hide failures) through one
 channel each. Each must end graded with at most the honest notebook's points, or needs review with
 a reason that the runtime (not only the static scan) gives where the channel is one it watches.
-A correct notebook graded beside them, with every core busy, keeps its full marks.
+A correct notebook, graded with every core busy, keeps its full marks.
 """
 
 from __future__ import annotations
@@ -43,14 +43,18 @@ def test_hostile_submissions_take_nothing(aid, tmp_path):
         folder = course.submitted / kind / aid
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / course.notebook_name(aid))
-    # Every core busy: the class's two workers and a process that only burns CPU (the other test
-    # worker too, in CI). A correct notebook's grade must not depend on it.
+    # The correct notebook with every core busy: a process that only burns CPU beside it (and the
+    # other test worker, in CI). Its grade must not depend on it. The hostile kinds follow on two
+    # workers; their outcome does not depend on the load, so they run without the burner.
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        results = {r.student: r for r in grade_class(course, aid, workers=2, limits=LIMITS, progress=False)}
+        results = {r.student: r for r in grade_class(course, aid, ["correct"], workers=1, limits=LIMITS,
+                                                      progress=False)}
     finally:
         burner.kill()
         burner.wait()
+    others = sorted(set(kinds) - {"correct"})
+    results.update({r.student: r for r in grade_class(course, aid, others, workers=2, limits=LIMITS, progress=False)})
     correct = results.pop("correct")
     assert correct.status == STATUS_GRADED and correct.score == sum(correct.max_scores.values()), \
         (correct.score, correct.reasons, correct.messages)

@@ -164,8 +164,11 @@ def test_the_edition_holds_only_the_lessons_released(tmp_path, monkeypatch):
     assert sorted(p.name for p in (out / "lessons").iterdir()) == ["01-rnn-cell"]
     readme = (out / "README.md").read_text()
     assert "lessons/01-rnn-cell/" in readme and "lessons/02-bptt/" not in readme and "(1 of 7)" in readme
-    early = build_student_edition(tmp_path / "early", ["01-rnn-cell", "02-bptt"], reveal_early=True)
+    assert "course site" in readme   # no address given: the README says the site exists
+    early = build_student_edition(tmp_path / "early", ["01-rnn-cell", "02-bptt"], reveal_early=True,
+                                  site_url="https://course.example.org/seqcourse/")
     assert sorted(p.name for p in (early / "lessons").iterdir()) == ["01-rnn-cell", "02-bptt"]
+    assert "<https://course.example.org/seqcourse/>" in (early / "README.md").read_text()
 
 
 def test_nbgrader_release_follows_the_schedule(tmp_path):

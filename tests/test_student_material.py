@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import sysconfig
@@ -21,70 +20,21 @@ import nbformat
 import pytest
 
 from seqcourse.paths import REPO_ROOT
+from seqcourse_grader.answers import answers_in, definitions, solution_answers
 from seqcourse_grader.edition import FORBIDDEN, build_student_edition, forbidden_hits
 from seqcourse_grader.reuse import without_markers
 
 HIDDEN_MODULES = sorted(p.stem for p in (REPO_ROOT / "autograder" / "hidden" / "seqcourse_hidden").glob("lesson*.py"))
 
 
-# ------------------------------------------------------------------ AST-normalised answers
-def _body_key(node) -> str:
-    """A definition's body as an AST dump: names of the definition and its arguments, docstrings,
-    comments and layout do not count, so a renamed or reformatted copy still matches."""
-    body = list(node.body)
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        body = body[1:]
-    return ast.dump(ast.Module(body=body, type_ignores=[]), include_attributes=False)
-
-
-def _definitions(source: str) -> dict[str, str]:
-    """Body key -> qualified name, for every def and class (nested ones too) with a real body."""
-    out = {}
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            key = _body_key(node)
-            # one-statement bodies such as `pass` or `return x` say nothing about an answer
-            if sum(1 for _ in ast.walk(ast.Module(body=node.body, type_ignores=[]))) >= 8:
-                out[key] = node.name
-    return out
-
-
-def _solution_cells(edition: str) -> list[str]:
-    return [c.source for path in sorted((REPO_ROOT / edition).glob("*/*.ipynb"))
-            for c in nbformat.read(path, as_version=4).cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
-
-
-def _solution_answers() -> dict[str, str]:
-    """Every definition in a solution cell that the student's stub does not also hold (a class's
-    given __init__ is no answer; its forward, written between the solution markers, is)."""
-    given = {key for src in _solution_cells("lessons") for key in _definitions(src)}
-    answers = {}
-    for src in _solution_cells("solutions"):
-        for key, name in _definitions(without_markers(src)).items():
-            if key not in given:
-                answers[key] = name
-    return answers
-
-
-def _answers_in(files: dict[str, str], answers: dict[str, str]) -> list[str]:
-    found = []
-    for name, text in files.items():
-        for key, what in _definitions(text).items():
-            if key in answers:
-                found.append(f"{name}: {what} is the answer {answers[key]}")
-    return found
-
-
 def test_the_answer_matcher_sees_renamed_and_reformatted_copies():
-    answers = _solution_answers()
+    answers = solution_answers()
     assert len(answers) >= 30, "the solutions should hold dozens of answers"
     cell = next(c for c in nbformat.read(REPO_ROOT / "solutions/05-seq2seq/05-seq2seq.ipynb", as_version=4).cells
                 if c.metadata.get("nbgrader", {}).get("grade_id") == "masked_cross_entropy")
     copy = without_markers(cell.source).replace("def masked_cross_entropy(", "def _loss(")
     copy = '"""A helper."""\n\n\n' + copy.replace("\n", "\n\n")
-    assert _answers_in({"fake.py": copy}, answers), "a renamed copy of an answer must be found"
+    assert answers_in({"fake.py": copy}, answers), "a renamed copy of an answer must be found"
 
 
 @pytest.mark.pipeline
@@ -100,10 +50,10 @@ def test_the_wheel_holds_no_hidden_tests_and_no_answers(tmp_path):
               or Path(n).stem in HIDDEN_MODULES]
     assert hidden == [], f"hidden-test modules in the wheel: {hidden}"
     assert not [n for n in names if n.startswith(("solutions/", "autograder/", "bench/", "tests/"))]
-    answers = _solution_answers()
-    found = _answers_in(sources, answers)
+    answers = solution_answers()
+    found = answers_in(sources, answers)
     assert found == [], "the wheel holds reference answers:\n" + "\n".join(found)
-    defs = sum(len(_definitions(t)) for t in sources.values())
+    defs = sum(len(definitions(t)) for t in sources.values())
     print(f"\nwheel {wheel.name}: {len(names)} files, {len(sources)} modules, {defs} functions and "
           f"classes compared with {len(answers)} solution answers: 0 match; no hidden-test module "
           f"({time.perf_counter() - started:.1f} s)")
@@ -134,7 +84,7 @@ def test_the_edition_holds_what_a_student_needs_and_nothing_else(edition):
                      if c.metadata.get("nbgrader", {}).get("solution")})
     # Given cells show earlier lessons' answers on purpose (README: release after the deadline);
     # the library and the exercise stubs must not.
-    found = _answers_in(code, _solution_answers())
+    found = answers_in(code, solution_answers())
     assert found == [], "\n".join(found)
     readme = text["README.md"]
     for must in ("python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e .",

@@ -1,0 +1,210 @@
+"""The lessons in Russian, Persian and Thai, from gettext catalogues keyed by the English text.
+
+One catalogue per language and lesson, ``translations/<lang>/<lesson>.po``: one entry per Markdown
+cell of the student edition, its context the cell's id, its ``msgid`` the English text exactly as
+``lessons/`` has it, its ``msgstr`` the translation. The English stays the one source: the code
+cells are never translated, and a Markdown cell is shown translated only while its entry's
+``msgid`` is still the cell's English and its formulas, code, links and HTML are the English's
+(:func:`protected_spans`). Otherwise the reader gets the English with a notice in their language
+(:data:`NOTICES`), never an outdated translation. ``course translations update`` brings the
+catalogues up to the English (a changed cell keeps its old translation as fuzzy, with the previous
+English, for the translator); ``course check-release`` lists what is stale or missing.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from seqcourse import cells
+from seqcourse.paths import REPO_ROOT, lesson_notebook
+
+TRANSLATIONS = REPO_ROOT / "translations"
+LANGUAGES = {"ru": "Русский", "fa": "فارسی", "th": "ไทย"}
+RTL = {"fa"}
+NOTICES = {
+    "stale": {
+        "ru": "Перевод этой части устарел: ниже английский оригинал, пока перевод не обновят.",
+        "fa": "ترجمهٔ این بخش قدیمی شده است؛ تا به‌روزرسانی ترجمه، متن اصلی انگلیسی در زیر آمده است.",
+        "th": "คำแปลของส่วนนี้ล้าสมัยแล้ว ด้านล่างคือต้นฉบับภาษาอังกฤษจนกว่าจะมีการปรับปรุงคำแปล",
+    },
+    "missing": {
+        "ru": "Эта часть ещё не переведена: ниже английский оригинал.",
+        "fa": "این بخش هنوز ترجمه نشده است؛ متن اصلی انگلیسی در زیر آمده است.",
+        "th": "ส่วนนี้ยังไม่ได้แปล ด้านล่างคือต้นฉบับภาษาอังกฤษ",
+    },
+}
+
+_FENCE = re.compile(r"```.*?```", re.S)
+_MATH2 = re.compile(r"\$\$.*?\$\$", re.S)
+_MATH1 = re.compile(r"(?<![\\$])\$(?!\$)(?:[^$\\]|\\.)+?\$")
+_CODE = re.compile(r"`[^`]+`")
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+
+
+def protected_spans(text: str) -> collections.Counter:
+    """What a translation must keep exactly: fenced code, display and inline maths, inline code,
+    link targets and HTML tags."""
+    out: collections.Counter = collections.Counter()
+    rest = text
+    for rx in (_FENCE, _MATH2, _CODE, _MATH1):
+        out.update(rx.findall(rest))
+        rest = rx.sub(" ", rest)
+    out.update("link:" + target for target in _LINK.findall(text))
+    out.update(_TAG.findall(rest))
+    return out
+
+
+def _shape(text: str) -> tuple[int, int]:
+    lines = _FENCE.sub("", text).splitlines()
+    return (sum(1 for ln in lines if re.match(r"#+ ", ln)),
+            sum(1 for ln in lines if re.match(r"\s*([-*]|\d+\.) ", ln)))
+
+
+def damage(english: str, translated: str) -> str | None:
+    """Why ``translated`` cannot stand for ``english`` (a formula, code span, link or heading
+    changed), or None."""
+    a, b = protected_spans(english), protected_spans(translated)
+    if a != b:
+        lost, added = sorted((a - b).elements())[:3], sorted((b - a).elements())[:3]
+        return f"changes what must stay as written: lost {lost}, added {added}"
+    if _shape(english) != _shape(translated):
+        return f"headings and list items {_shape(translated)}, the English has {_shape(english)}"
+    return None
+
+
+def catalogue_path(lang: str, aid: str, root: Path | None = None) -> Path:
+    return Path(root or TRANSLATIONS) / lang / f"{aid}.po"
+
+
+def load(lang: str, aid: str, root: Path | None = None):
+    import polib
+
+    path = catalogue_path(lang, aid, root)
+    return polib.pofile(str(path)) if path.is_file() else None
+
+
+@dataclass
+class Applied:
+    lang: str
+    aid: str
+    translated: int = 0
+    stale: list[str] = field(default_factory=list)     # cell ids shown in English: the English changed
+    missing: list[str] = field(default_factory=list)   # cell ids with no translation yet
+    broken: list[str] = field(default_factory=list)    # "<id>: why": a translation that changed a formula...
+
+
+def _english_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "markdown"]
+
+
+def _wrap(lang: str, text: str) -> str:
+    """Persian reads right to left: the cell's prose in an RTL block (maths and code inside stay
+    left to right: the site's stylesheet and the browser's bidi rules isolate them)."""
+    return f'<div dir="rtl" lang="{lang}">\n\n{text}\n\n</div>' if lang in RTL else text
+
+
+def translate_notebook(nb, lang: str, aid: str, root: Path | None = None) -> Applied:
+    """Translate ``nb`` (a student-edition notebook of lesson ``aid``) in place: every Markdown
+    cell whose catalogue entry is current; the English with a notice for the others. Code cells,
+    grade ids and code checksums are untouched; a locked Markdown cell's checksum is recomputed
+    (nbgrader's validate compares it; grading restores the English from the gradebook)."""
+    from nbgrader.utils import compute_checksum
+
+    if lang not in LANGUAGES:
+        raise ValueError(f"no language {lang!r}; the course's languages: en, {', '.join(LANGUAGES)}")
+    po = load(lang, aid, root)
+    entries = {e.msgctxt: e for e in po} if po is not None else {}
+    report = Applied(lang, aid)
+    for cell in _english_cells(nb):
+        english, entry = cell.source, entries.get(cell.get("id"))
+        why = None
+        if entry is not None and entry.msgstr and "fuzzy" not in entry.flags and entry.msgid == english:
+            why = damage(english, entry.msgstr)
+            if why is None:
+                cell.source = _wrap(lang, entry.msgstr)
+                report.translated += 1
+            else:
+                report.broken.append(f"{cell.get('id')}: {why}")
+        elif entry is not None and entry.msgstr:
+            report.stale.append(cell.get("id"))
+        else:
+            report.missing.append(cell.get("id"))
+        if cell.source == english:
+            kind = "missing" if entry is None or not entry.msgstr else "stale"
+            cell.source = _wrap(lang, f"> ⚠ {NOTICES[kind][lang]}") + "\n\n" + english
+        if cells.is_locked(cell) and "checksum" in cells.meta(cell):
+            cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
+    nb.metadata.setdefault("seqcourse", {})["language"] = lang
+    return report
+
+
+def is_current_translation(submitted: str, english_cell, aid: str, lang: str) -> bool:
+    """Whether a submitted Markdown cell is ``english_cell`` as the ``lang`` edition shows it."""
+    if lang not in LANGUAGES:
+        return False
+    holder = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(english_cell))])
+    translate_notebook(holder, lang, aid)
+    return holder.cells[0].source == submitted
+
+
+def update(lang: str, aid: str, root: Path | None = None) -> tuple[int, int, int]:
+    """Bring ``translations/<lang>/<aid>.po`` up to the English of ``lessons/``: a new cell gets an
+    empty entry, a changed cell's entry gets the new English with its old translation kept as
+    fuzzy (``#| msgid`` holds the English it translated), a removed cell's entry becomes obsolete.
+    Returns (added, changed, removed)."""
+    import polib
+
+    path = catalogue_path(lang, aid, root)
+    po = polib.pofile(str(path)) if path.is_file() else polib.POFile(wrapwidth=0)
+    po.metadata.update({"Project-Id-Version": f"seqcourse {aid}", "Language": lang,
+                        "MIME-Version": "1.0", "Content-Type": "text/plain; charset=UTF-8",
+                        "Content-Transfer-Encoding": "8bit"})
+    nb = nbformat.read(lesson_notebook(aid, "lessons"), as_version=4)
+    current = {c.get("id"): c.source for c in _english_cells(nb)}
+    entries = {e.msgctxt: e for e in po if not e.obsolete}
+    added = changed = removed = 0
+    for ctx, english in current.items():
+        entry = entries.get(ctx)
+        if entry is None:
+            po.append(polib.POEntry(msgctxt=ctx, msgid=english, msgstr="", occurrences=[(f"{aid}.ipynb", ctx)]))
+            added += 1
+        elif entry.msgid != english:
+            entry.previous_msgid, entry.msgid = entry.msgid, english
+            if entry.msgstr and "fuzzy" not in entry.flags:
+                entry.flags.append("fuzzy")
+            changed += 1
+    for ctx, entry in entries.items():
+        if ctx not in current:
+            entry.obsolete = True
+            removed += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    po.wrapwidth = 0
+    po.save(str(path))
+    return added, changed, removed
+
+
+def status(root: Path | None = None) -> list[str]:
+    """One line per lesson and language whose translation is not wholly current: what
+    ``course check-release`` lists (a stale or missing translation shows the English with a notice;
+    it does not fail the release)."""
+    from seqcourse_grader.nbg import assignments
+
+    lines = []
+    for lang in LANGUAGES:
+        for aid in assignments():
+            nb = nbformat.read(lesson_notebook(aid, "lessons"), as_version=4)
+            r = translate_notebook(nb, lang, aid, root)
+            total = r.translated + len(r.stale) + len(r.missing) + len(r.broken)
+            if r.stale or r.missing or r.broken:
+                parts = [f"{len(r.stale)} stale ({', '.join(r.stale[:4])}{'...' if len(r.stale) > 4 else ''})"
+                         if r.stale else "", f"{len(r.missing)} not translated" if r.missing else "",
+                         f"{len(r.broken)} broken: {'; '.join(r.broken[:2])}" if r.broken else ""]
+                lines.append(f"translations/{lang}/{aid}.po: {r.translated} of {total} cells current; "
+                             + ", ".join(p for p in parts if p))
+    return lines
