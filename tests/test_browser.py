@@ -3,7 +3,8 @@
 Chromium, driven by Playwright, opens lesson 01's student notebook in JupyterLab, runs the setup cell
 and a visible test (first on the stub, where it must show the NotImplementedError, then after typing
 an answer into the answer cell, where it must pass), presses nbgrader's Validate button and reads the
-dialog, and opens the formgrader's "Manage Assignments" page. Any HTTP response >= 500, uncaught
+dialog, opens the formgrader's "Manage Assignments" page, and opens the Persian edition's lesson 01
+(its prose must run right to left and its maths left to right). Any HTTP response >= 500, uncaught
 page error or console error (but for a short list of benign ones) on the way fails the test.
 Screenshots of each step are saved under the test's tmp_path; when it fails they are copied to a
 /tmp/seqcourse-browser-test-* folder (pytest rotates its tmp folders) and their paths printed.
@@ -49,6 +50,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LESSON = "01-rnn-cell"
 NOTEBOOK = f"lessons/{LESSON}/{LESSON}.ipynb"  # relative to the server's root
+PERSIAN = f"fa/{LESSON}.ipynb"  # the Persian edition's notebook, written by _scratch_course
 EXERCISE = "bag_of_embeddings"  # the answer cell typed in; its visible test follows it
 # Console errors fail the test too, except these, which are not failures of the course's pages.
 BENIGN_CONSOLE = [
@@ -91,6 +93,14 @@ def _scratch_course(root: Path) -> None:
     for edition in ("solutions", "lessons"):
         shutil.copytree(REPO_ROOT / edition, root / edition,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    import nbformat
+
+    from seqcourse_grader.translations import translate_notebook
+
+    persian = nbformat.read(REPO_ROOT / NOTEBOOK, as_version=4)
+    translate_notebook(persian, "fa", LESSON)
+    (root / PERSIAN).parent.mkdir()
+    nbformat.write(persian, root / PERSIAN)
 
 
 def _cells(root: Path) -> dict:
@@ -338,6 +348,19 @@ def _drive(page, lab: _Lab, rec: _Recorder, cells: dict, answer: str) -> None:
     expect(page.locator("#main-table")).not_to_contain_text("Loading, please wait")
     assert "nbgrader will not work correctly" not in page.locator("body").inner_text()
     rec.shot(page, "formgrader")
+
+    # 5. The Persian edition's notebook: its prose runs right to left, its maths left to right.
+    page.goto(f"{lab.url}/lab/tree/{PERSIAN}?token={lab.token}", wait_until="domcontentloaded")
+    rtl = page.locator(".jp-RenderedMarkdown div[dir='rtl']").first
+    expect(rtl).to_be_visible(timeout=TIMEOUT_MS)
+    page.wait_for_selector(".jp-RenderedMarkdown div[dir='rtl'] mjx-container", timeout=TIMEOUT_MS)
+    directions = page.evaluate("""() => {
+        const box = document.querySelector(".jp-RenderedMarkdown div[dir='rtl'] p");
+        const math = document.querySelector(".jp-RenderedMarkdown div[dir='rtl'] mjx-container");
+        return [getComputedStyle(box).direction, getComputedStyle(math).direction];
+    }""")
+    assert directions == ["rtl", "ltr"], f"Persian prose and maths run {directions}"
+    rec.shot(page, "persian-notebook")
 
 
 def test_student_and_instructor_paths_in_a_real_browser(tmp_path):
