@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from seqcourse import guard
+from seqcourse.i18n import marked, tr
 
 # References captured when this module is first imported (in the locked setup cell).
 _is_tensor = torch.is_tensor
@@ -50,13 +51,13 @@ class CheckError(AssertionError):
 
 def _fail(msg: str, hint: str | None = None) -> None:
     __tracebackhide__ = True
-    raise CheckError(msg + (f"\nHint: {hint}" if hint else ""))
+    raise CheckError(msg + ("\n" + tr("Hint: {hint}", hint=tr(hint)) if hint else ""))
 
 
 def _prepare(x, name: str):
     __tracebackhide__ = True
     if not _is_tensor(x):
-        _fail(f"Wrong type for {name}: expected a torch.Tensor, got {type(x).__name__}.",
+        _fail(tr("Wrong type for {name}: expected a torch.Tensor, got {got}.", name=name, got=type(x).__name__),
               "build it with torch operations; return a tensor, not a list or a NumPy array")
     return _T_cpu(_T_double(_T_detach(x)))
 
@@ -66,7 +67,8 @@ def check_type(obj, expected_type, name: str = "value", hint: str | None = None)
     _verify()
     if not _isinstance(obj, expected_type):
         want = getattr(expected_type, "__name__", str(expected_type))
-        _fail(f"Wrong type for {name}: expected a {want}, got {type(obj).__name__}.", hint)
+        _fail(tr("Wrong type for {name}: expected a {want}, got {got}.", name=name, want=want,
+                 got=type(obj).__name__), hint)
 
 
 def check_true(condition, message: str, hint: str | None = None) -> None:
@@ -85,7 +87,7 @@ def _check_true(condition, message: str, hint: str | None = None) -> None:
     if condition is not True and condition is not False:
         condition = bool(condition)
     if not condition:
-        _fail(message, hint)
+        _fail(tr(message), hint)
 
 
 def check_shape(x, expected: tuple, name: str = "output", hint: str | None = None) -> None:
@@ -93,24 +95,26 @@ def check_shape(x, expected: tuple, name: str = "output", hint: str | None = Non
     __tracebackhide__ = True
     _verify()
     if not _is_tensor(x):
-        _fail(f"Wrong type for {name}: expected a torch.Tensor, got {type(x).__name__}.", hint)
+        _fail(tr("Wrong type for {name}: expected a torch.Tensor, got {got}.", name=name, got=type(x).__name__),
+              hint)
     got = _tuple(x.shape)
     ok = _len(got) == _len(expected) and all(e is None or e == g for e, g in zip(expected, got, strict=False))
     if not ok:
         extra = ""
         if _len(got) == _len(expected) and sorted(got) == sorted(e for e in expected if e is not None):
-            extra = " The sizes are right but in another order: a transposed or permuted result?"
-        _fail(f"Wrong shape for {name}: got {got}, expected {_tuple(expected)}.{extra}", hint)
+            extra = " " + tr("The sizes are right but in another order: a transposed or permuted result?")
+        _fail(tr("Wrong shape for {name}: got {got}, expected {expected}.", name=name, got=got,
+                 expected=_tuple(expected)) + extra, hint)
 
 
 NON_FINITE_CAUSES = (
-    "a log of 0: log(sigmoid(x)) and log(softmax(x)) are log 0 = -inf once x saturates; compute in "
-    "log space with F.logsigmoid (= -softplus(-x)) or torch.log_softmax, which stay finite",
-    "exp() of large values computed by hand overflows to inf, and inf - inf or inf / inf is NaN: use "
-    "torch.softmax, torch.log_softmax or torch.logsumexp, which subtract the maximum first",
-    "a division by zero (a norm, a length or a count of 0): make sure the divisor cannot be 0",
-    "a softmax over a row whose scores are all -inf (every position masked, or the mask applied "
-    "along the wrong axis), or a mask applied by multiplying with -inf",
+    marked("a log of 0: log(sigmoid(x)) and log(softmax(x)) are log 0 = -inf once x saturates; compute in "
+           "log space with F.logsigmoid (= -softplus(-x)) or torch.log_softmax, which stay finite"),
+    marked("exp() of large values computed by hand overflows to inf, and inf - inf or inf / inf is NaN: use "
+           "torch.softmax, torch.log_softmax or torch.logsumexp, which subtract the maximum first"),
+    marked("a division by zero (a norm, a length or a count of 0): make sure the divisor cannot be 0"),
+    marked("a softmax over a row whose scores are all -inf (every position masked, or the mask applied "
+           "along the wrong axis), or a mask applied by multiplying with -inf"),
 )
 
 
@@ -124,9 +128,10 @@ def check_finite(x, name: str = "output", hint: str | None = None) -> None:
         idx = _tuple(int(i) for i in _unravel(_T_argmax(_T_flatten(bad.to(torch.uint8))), x.shape))
         n_nan = _int(_T_item(_T_sum(_isnan(x))))
         n_inf = _int(_T_item(_T_sum(bad))) - n_nan
-        causes = "".join(f"\n  - {c}" for c in NON_FINITE_CAUSES)
-        _fail(f"NaN or infinite values in {name}: {n_nan} NaN and {n_inf} infinite of {x.numel()}, the "
-              f"first at index {idx}. Likely causes:{causes}", hint)
+        causes = "".join(f"\n  - {tr(c)}" for c in NON_FINITE_CAUSES)
+        _fail(tr("NaN or infinite values in {name}: {nan} NaN and {inf} infinite of {total}, the first at "
+                 "index {index}. Likely causes:", name=name, nan=n_nan, inf=n_inf, total=x.numel(),
+                 index=idx) + causes, hint)
 
 
 def _close(a, b, atol, rtol) -> bool:
@@ -141,41 +146,41 @@ def _likely_causes(a, b, atol, rtol) -> list[str]:
     __tracebackhide__ = True
     causes = []
     if a.dim() == 2 and a.shape == b.shape[::-1] and _close(a.T, b, atol, rtol):
-        causes.append("the result is the expected one transposed: a matrix used as (in, out) where "
-                      "(out, in) was meant, or .T missing or extra")
+        causes.append(tr("the result is the expected one transposed: a matrix used as (in, out) where "
+                         "(out, in) was meant, or .T missing or extra"))
     if a.dim() == 3:
-        for i, j, what in ((0, 1, "batch and time: batch_first, or a stack along the wrong axis"),
-                           (1, 2, "the last two axes: a transposed matrix in a product")):
+        for i, j, what in ((0, 1, marked("batch and time: batch_first, or a stack along the wrong axis")),
+                           (1, 2, marked("the last two axes: a transposed matrix in a product"))):
             swapped = _T_transpose(a, i, j)
             if swapped.shape == b.shape and _close(swapped, b, atol, rtol):
-                causes.append(f"your result has axes {i} and {j} swapped ({what})")
+                causes.append(tr("your result has axes {i} and {j} swapped ({what})", i=i, j=j, what=tr(what)))
     if a.shape == b.shape:
         if _close(_tanh(a), b, atol, rtol):
-            causes.append("tanh(your result) matches: is the tanh activation missing?")
+            causes.append(tr("tanh(your result) matches: is the tanh activation missing?"))
         if _close(a, _tanh(b), atol, rtol):
-            causes.append("your result is tanh(expected): is tanh applied twice?")
+            causes.append(tr("your result is tanh(expected): is tanh applied twice?"))
         if _close(_sigmoid(a), b, atol, rtol) or _close(a, _sigmoid(b), atol, rtol):
-            causes.append("a sigmoid is missing or extra: check which activation you used")
+            causes.append(tr("a sigmoid is missing or extra: check which activation you used"))
         if _close(a, -b, atol, rtol):
-            causes.append("the sign is flipped")
+            causes.append(tr("the sign is flipped"))
         if _float(_T_item(_T_max(_abs(a)))) < 1e-12:
-            causes.append("your result is all zeros: did you return an initial value without updating it?")
+            causes.append(tr("your result is all zeros: did you return an initial value without updating it?"))
         if a.dim() >= 2 and a.shape[1] > 1:
             if _close(a[:, 1:], b[:, :-1], atol, rtol):
-                causes.append("each of your values along axis 1 is the expected one of the step "
-                              "before: do you store the state before updating it (off by one "
-                              "in time)?")
+                causes.append(tr("each of your values along axis 1 is the expected one of the step "
+                                 "before: do you store the state before updating it (off by one "
+                                 "in time)?"))
             if _close(a[:, :-1], b[:, 1:], atol, rtol):
-                causes.append("your values along axis 1 run one step ahead of the expected ones "
-                              "(off by one in time)")
+                causes.append(tr("your values along axis 1 run one step ahead of the expected ones "
+                                 "(off by one in time)"))
             if _close(a.flip(1), b, atol, rtol):
-                causes.append("your result is the expected one reversed along axis 1 (time)")
+                causes.append(tr("your result is the expected one reversed along axis 1 (time)"))
         ratio = _T_sum(_T_mul(a, b)) / max(_float(_T_item(_T_sum(_T_mul(b, b)))), 1e-30)
         r = _float(_T_item(ratio))
         factor = _clean_factor(r)
         if factor and _close(a, _T_mul(b, r), atol, rtol):
-            causes.append(f"your result is {factor} the expected one: a scale factor, "
-                          "e.g. a sum where a mean was asked, or a term counted twice")
+            causes.append(tr("your result is {factor} the expected one: a scale factor, e.g. a sum where a "
+                             "mean was asked, or a term counted twice", factor=factor))
     return causes
 
 
@@ -183,7 +188,8 @@ def _clean_factor(r: float) -> str | None:
     """``r`` as a small whole factor ("2 times", "1/3 of"), else None: a ratio such as 0.8334 is a
     different computation, not a forgotten scale, and is not reported as one."""
     for k in range(2, 9):
-        for value, text in ((k, f"{k} times"), (1 / k, f"1/{k} of"), (-k, f"-{k} times"), (-1 / k, f"-1/{k} of")):
+        for value, text in ((k, tr("{k} times", k=k)), (1 / k, tr("1/{k} of", k=k)), (-k, tr("-{k} times", k=k)),
+                            (-1 / k, tr("-1/{k} of", k=k))):
             if abs(r - value) <= 1e-4 * abs(value):
                 return text
     return None
@@ -210,8 +216,9 @@ def _check_close(actual, expected, name: str = "output", atol: float = 1e-6, rto
     if _tuple(a.shape) != _tuple(b.shape):
         extra = ""
         if sorted(_tuple(a.shape)) == sorted(_tuple(b.shape)):
-            extra = " The sizes are right but in another order: a transposed or permuted result?"
-        _fail(f"Wrong shape for {name}: got {_tuple(a.shape)}, expected {_tuple(b.shape)}.{extra}", hint)
+            extra = " " + tr("The sizes are right but in another order: a transposed or permuted result?")
+        _fail(tr("Wrong shape for {name}: got {got}, expected {expected}.", name=name, got=_tuple(a.shape),
+                 expected=_tuple(b.shape)) + extra, hint)
     if a.numel() == 0:
         return
     finite = _isfinite(a)
@@ -225,13 +232,15 @@ def _check_close(actual, expected, name: str = "output", atol: float = 1e-6, rto
         return
     first = _tuple(int(i) for i in _unravel(_T_argmax(_T_flatten(bad.to(torch.uint8))), a.shape))
     worst = _float(_T_item(_T_max(diff)))
-    msg = (f"Wrong values in {name}: {n_bad} of {a.numel()} elements differ from the expected ones.\n"
-           f"  first at index {first}: got {_float(_T_item(a[first])):.6g}, expected "
-           f"{_float(_T_item(b[first])):.6g}\n"
-           f"  largest |difference| {worst:.3g} (tolerance {atol:g} + {rtol:g} * |expected|)")
+    msg = (tr("Wrong values in {name}: {bad} of {total} elements differ from the expected ones.",
+              name=name, bad=n_bad, total=a.numel()) + "\n  "
+           + tr("first at index {index}: got {got}, expected {expected}", index=first,
+                got=f"{_float(_T_item(a[first])):.6g}", expected=f"{_float(_T_item(b[first])):.6g}") + "\n  "
+           + tr("largest |difference| {worst} (tolerance {atol} + {rtol} * |expected|)", worst=f"{worst:.3g}",
+                atol=f"{atol:g}", rtol=f"{rtol:g}"))
     causes = _likely_causes(a, b, atol, rtol)
     if causes:
-        msg += "\n  likely cause: " + "; ".join(causes)
+        msg += "\n  " + tr("likely cause:") + " " + "; ".join(causes)
     _fail(msg, hint)
 
 
@@ -251,8 +260,10 @@ def check_bar(value: float, bar: float, what: str, *, graded: str, exercise: str
     value, bar = _float(value), _float(bar)
     passed = value <= bar if below else value >= bar
     sign = "<=" if below else ">="
-    verdict = "reached" if passed else f"missed by {abs(value - bar):.4g}"
-    line = f"{what}: {value:.4g} (bar {sign} {bar:.4g}) {verdict}; graded in {graded}, charged to {exercise}"
+    verdict = tr("reached") if passed else tr("missed by {gap}", gap=f"{abs(value - bar):.4g}")
+    line = tr("{what}: {value} (bar {sign} {bar}) {verdict}; graded in {graded}, charged to {exercise}",
+              what=tr(what), value=f"{value:.4g}", sign=sign, bar=f"{bar:.4g}", verdict=verdict, graded=graded,
+              exercise=tr(exercise))
     record = {"graded": graded, "exercise": exercise, "what": what, "value": value, "bar": bar,
               "below": below, "passed": passed}
     try:
@@ -265,4 +276,6 @@ def check_bar(value: float, bar: float, what: str, *, graded: str, exercise: str
     else:
         print(line)
     if not passed:
-        _fail(f"{what} is {value:.4g}: {'above' if below else 'below'} this profile's bar of {bar:.4g}", hint)
+        template = ("{what} is {value}: above this profile's bar of {bar}" if below else
+                    "{what} is {value}: below this profile's bar of {bar}")
+        _fail(tr(template, what=tr(what), value=f"{value:.4g}", bar=f"{bar:.4g}"), hint)

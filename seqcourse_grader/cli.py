@@ -95,9 +95,9 @@ def cmd_check_release(args) -> int:
         print("Run `course release` and commit lessons/.")
         return 1
     print("lessons/ matches solutions/")
-    from seqcourse_grader.translations import status
+    from seqcourse_grader.translations import message_status, status
 
-    stale = status()
+    stale = status() + message_status()
     if stale:   # not a failure: a stale cell is shown in English with a notice, never out of date
         print("translations that show some cells in English (update them with `course translations "
               "update`, then translate the entries marked fuzzy or empty):")
@@ -110,7 +110,13 @@ def cmd_check_release(args) -> int:
 
 def cmd_translations(args) -> int:
     from seqcourse_grader.nbg import assignments
-    from seqcourse_grader.translations import LANGUAGES, status, update
+    from seqcourse_grader.translations import (
+        LANGUAGES,
+        message_status,
+        status,
+        update,
+        update_messages,
+    )
 
     if args.action == "update":
         for lang in args.language or list(LANGUAGES):
@@ -119,8 +125,14 @@ def cmd_translations(args) -> int:
                 if added or changed or removed:
                     print(f"translations/{lang}/{aid}.po: {added} new, {changed} changed (marked fuzzy), "
                           f"{removed} removed (obsolete)")
-    for line in status():
+            added, removed = update_messages(lang)
+            if added or removed:
+                print(f"seqcourse/locale/{lang}.po: {added} new check messages, {removed} removed (obsolete)")
+    lines = status() + message_status()
+    for line in lines:
         print(line)
+    if not lines:
+        print("every translation is current")
     return 0
 
 

@@ -185,6 +185,7 @@ def build_student_edition(out: Path | str, lessons: list[str] | None = None, rev
             shutil.copy2(src, out / name)
     if language and language != "en":
         _translate(out, chosen, language)
+        (out / "LANGUAGE").write_text(language + "\n", encoding="utf-8")   # the checks speak it (seqcourse.i18n)
     (out / "pyproject.toml").write_text(_pyproject(), encoding="utf-8")
     released = ("Every lesson of the course is here." if lessons is None else
                 f"The lessons your class has been given so far ({len(chosen)} of {len(known)}); your "

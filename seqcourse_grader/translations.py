@@ -208,3 +208,98 @@ def status(root: Path | None = None) -> list[str]:
                 lines.append(f"translations/{lang}/{aid}.po: {r.translated} of {total} cells current; "
                              + ", ".join(p for p in parts if p))
     return lines
+
+
+# ------------------------------------------------------------------ the checks' messages
+MESSAGES_DIR = REPO_ROOT / "seqcourse" / "locale"   # shipped with the student's package
+_MESSAGE_ARGS = {"hint", "what", "exercise", "message"}
+_POSITIONAL = {"check_true": 1, "check_bar": 2}   # the message argument given by position
+
+
+def _constant(node) -> str | None:
+    import ast
+
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def learner_messages() -> dict[str, str]:
+    """English message -> where it comes from: every template the checks translate (``tr`` and
+    ``marked`` in ``seqcourse/``) and every plain-string hint or message a lesson's cells pass to
+    a check (f-strings are built at run time and stay English)."""
+    import ast
+
+    found: dict[str, str] = {}
+    for path in sorted((REPO_ROOT / "seqcourse").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("tr", "marked") and node.args:
+                text = _constant(node.args[0])
+                if text:
+                    found.setdefault(text, f"seqcourse/{path.name}")
+    from seqcourse_grader.nbg import assignments
+
+    for aid in assignments():
+        nb = nbformat.read(lesson_notebook(aid, "lessons"), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", "")
+                if not name.startswith("check_"):
+                    continue
+                values = [k.value for k in node.keywords if k.arg in _MESSAGE_ARGS]
+                if name in _POSITIONAL and len(node.args) > _POSITIONAL[name]:
+                    values.append(node.args[_POSITIONAL[name]])
+                for v in values:
+                    text = _constant(v)
+                    if text and " " in text:
+                        found.setdefault(text, f"{aid}.ipynb:{cell.get('id')}")
+    return found
+
+
+def update_messages(lang: str, root: Path | None = None) -> tuple[int, int]:
+    """Bring ``seqcourse/locale/<lang>.po`` up to the messages in use: new ones empty, ones no
+    longer used obsolete. Returns (added, removed)."""
+    import polib
+
+    path = Path(root or MESSAGES_DIR) / f"{lang}.po"
+    po = polib.pofile(str(path), wrapwidth=0) if path.is_file() else polib.POFile(wrapwidth=0)
+    po.metadata.update({"Project-Id-Version": "seqcourse checks", "Language": lang, "MIME-Version": "1.0",
+                        "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"})
+    current = learner_messages()
+    known = {e.msgid: e for e in po if not e.obsolete}
+    added = removed = 0
+    for text, where in current.items():
+        if text not in known:
+            po.append(polib.POEntry(msgid=text, msgstr="", occurrences=[(where, "")]))
+            added += 1
+    for text, entry in known.items():
+        if text not in current:
+            entry.obsolete = True
+            removed += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    po.wrapwidth = 0
+    po.save(str(path))
+    return added, removed
+
+
+def message_status(root: Path | None = None) -> list[str]:
+    """One line per language whose checks' messages are not all translated."""
+    import polib
+
+    lines = []
+    current = learner_messages()
+    for lang in LANGUAGES:
+        path = Path(root or MESSAGES_DIR) / f"{lang}.po"
+        done = {e.msgid for e in polib.pofile(str(path)) if e.msgstr and "fuzzy" not in e.flags} \
+            if path.is_file() else set()
+        missing = [m for m in current if m not in done]
+        if missing:
+            lines.append(f"seqcourse/locale/{lang}.po: {len(current) - len(missing)} of {len(current)} "
+                         "check messages translated (the rest are shown in English)")
+    return lines

@@ -131,3 +131,62 @@ def test_each_language_is_graded_like_the_english(tmp_path):
         assert r.score == (full if r.student.endswith("correct") else 0), (r.student, r.score, r.messages)
         assert not any("edited locked cells" in n for n in r.notes), (r.student, r.notes)
     assert len(results) == 2 * len(LANGUAGES)
+
+
+# ------------------------------------------------------------------ the checks' messages
+def _message_catalogue(lang: str) -> list:
+    from seqcourse.i18n import LOCALE_DIR
+
+    return [e for e in polib.pofile(str(LOCALE_DIR / f"{lang}.po")) if not e.obsolete]
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+def test_every_check_message_is_translated_with_its_fields_and_code(lang):
+    import re
+
+    from seqcourse.i18n import fields
+    from seqcourse_grader.translations import learner_messages
+
+    entries = {e.msgid: e for e in _message_catalogue(lang)}
+    missing = [m for m in learner_messages() if m not in entries or not entries[m].msgstr]
+    assert missing == [], f"{len(missing)} check messages not in seqcourse/locale/{lang}.po: {missing[:5]}"
+    broken = [e.msgid for e in entries.values() if e.msgstr and (
+        fields(e.msgstr) != fields(e.msgid)
+        or sorted(re.findall(r"`[^`]+`", e.msgstr)) != sorted(re.findall(r"`[^`]+`", e.msgid)))]
+    assert broken == [], f"translations that lost a {{field}} or a code span: {broken[:5]}"
+
+
+def test_the_checks_speak_the_learner_s_language(monkeypatch):
+    import torch
+
+    from seqcourse import checks, guard, i18n
+
+    guard.capture()
+
+    def failure(**kwargs):
+        with pytest.raises(checks.CheckError) as caught:
+            checks.check_shape(torch.zeros(2, 3), (3, 2), "h_t", **kwargs)
+        return str(caught.value)
+
+    hint = "PyTorch stores W transposed: (H, E), so copy W.T"   # a hint of lesson 01's visible tests
+    english = failure(hint=hint)
+    assert english.startswith("Wrong shape for h_t: got (2, 3), expected (3, 2).") and hint in english
+    for lang in LANGUAGES:
+        monkeypatch.setenv("SEQCOURSE_LANGUAGE", lang)
+        translated = failure(hint=hint)
+        table = i18n.catalogue(lang)
+        assert table["Wrong shape for {name}: got {got}, expected {expected}."].format(
+            name="h_t", got=(2, 3), expected=(3, 2)) in translated, translated
+        assert table[hint] in translated and "Wrong shape" not in translated, translated
+    monkeypatch.setenv("SEQCOURSE_LANGUAGE", "en")
+    assert failure(hint=hint) == english
+
+
+def test_a_translated_edition_says_its_language(tmp_path):
+    from seqcourse_grader.edition import build_student_edition
+
+    out = build_student_edition(tmp_path / "fa", ["01-rnn-cell"], language="fa")
+    assert (out / "LANGUAGE").read_text().strip() == "fa"
+    assert (out / "seqcourse" / "locale" / "fa.po").is_file()
+    nb = nbformat.read(out / "lessons" / "01-rnn-cell" / "01-rnn-cell.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith('<div dir="rtl" lang="fa">')
