@@ -12,7 +12,16 @@ PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 
 
 def _reqs(strings):
-    return {Requirement(s).name.lower(): Requirement(s) for s in strings}
+    """Name -> requirement; the project's own extras (``seqcourse[site]``) stand for their lists."""
+    out = {}
+    for s in strings:
+        req = Requirement(s)
+        if req.name == PYPROJECT["project"]["name"]:
+            for extra in req.extras:
+                out.update(_reqs(PYPROJECT["project"]["optional-dependencies"][extra]))
+        else:
+            out[req.name.lower()] = req
+    return out
 
 
 def test_environment_yml_agrees_with_pyproject():
