@@ -222,9 +222,19 @@ def profile_name() -> tuple[str, str]:
     return "cpu", "default: no CUDA GPU"
 
 
+SHRUNK_RUNS = "SEQCOURSE_SHRUNK_RUNS"
+
+
 def get_profile(verbose: bool = False) -> Profile:
     name, reason = profile_name()
-    profile = Profile(name, reason, MappingProxyType(_BUDGETS[name]))
+    budgets = _BUDGETS[name]
+    if os.environ.get("NBGRADER_EXECUTION") and os.environ.get(SHRUNK_RUNS) == "1":
+        # A grading dry run (the grader's own tests of what submissions can reach): every training
+        # run on the shrunk budget. Only the grader sets it, in the kernel's environment; a run
+        # that shrinks can only miss its bar, never earn a point.
+        budgets = {lesson: _Budget(lesson, name, values).shrunk().as_dict() for lesson, values in budgets.items()}
+        reason += "; a dry run: every training run shrunk"
+    profile = Profile(name, reason, MappingProxyType(budgets))
     if verbose:
         print(f"profile: {name} ({reason})")
     return profile

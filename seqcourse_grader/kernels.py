@@ -39,10 +39,11 @@ KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg
 
 
 def write_kernelspec(jupyter_dir: Path, policy: Path, zygote: str | None, threads: int = 1,
-                     scratch: Path | None = None) -> None:
+                     scratch: Path | None = None, shrunk_runs: bool = False) -> None:
     """The grading kernelspec in ``jupyter_dir/kernels``: through the zygote when there is one.
     ``threads``: torch's threads in the kernel (one per kernel when a class fills every core);
-    ``scratch``: a folder the kernel may write, for Hypothesis's cache (the hidden tests' inputs)."""
+    ``scratch``: a folder the kernel may write, for Hypothesis's cache (the hidden tests' inputs);
+    ``shrunk_runs``: a dry run, every training run on the shrunk budget (``seqcourse.env``)."""
     spec = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-S", str(LAUNCHER)] if zygote else [sys.executable, "-m", "seqcourse_grader.sandbox"]
@@ -52,6 +53,8 @@ def write_kernelspec(jupyter_dir: Path, policy: Path, zygote: str | None, thread
         env["SEQCOURSE_ZYGOTE"] = zygote
     if scratch is not None:
         env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(Path(scratch) / ".hypothesis")
+    if shrunk_runs:
+        env["SEQCOURSE_SHRUNK_RUNS"] = "1"   # seqcourse.env.SHRUNK_RUNS (not imported: it loads torch)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": argv + ["-f", "{connection_file}"], "display_name": "seqcourse grading sandbox",
         "language": "python", "env": env}, indent=1))

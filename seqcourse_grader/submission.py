@@ -151,7 +151,8 @@ def _run(task, result, checked, raw, work: Path, limits: Limits) -> None:
     policy.write_text(json.dumps({"assignment": aid, "key": key.hex(), "protected": sorted(set(protected)),
                                   "allowed": [str(a) for a in allowed], "log": str(log), "limits": asdict(limits)}))
     write_kernelspec(work / "jupyter", policy, zygote() if task.get("zygote", True) else None,
-                     threads=task.get("threads", 1), scratch=ipc.parent if ipc else kernel_dir)
+                     threads=task.get("threads", 1), scratch=ipc.parent if ipc else kernel_dir,
+                     shrunk_runs=task.get("shrunk_runs", False))
 
     status_file = work / "autograde-result.json"
     child = multiprocessing.get_context("fork").Process(target=_autograde_child, args=(

@@ -58,3 +58,25 @@ def test_seed_everything_is_deterministic():
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
     with pytest.raises(ValueError):
         seqcourse.seed_everything(-1)
+
+
+def test_a_dry_run_shrinks_training_only_under_grading(monkeypatch, tmp_path):
+    """SEQCOURSE_SHRUNK_RUNS=1 (set by the grader for its own dry runs) shrinks every training run,
+    and only inside a grading kernel: outside one it changes nothing."""
+    from seqcourse.env import SHRUNK_RUNS, get_profile
+    from seqcourse_grader import kernels
+
+    monkeypatch.setenv(SHRUNK_RUNS, "1")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("SEQCOURSE_PROFILE", "ci")
+    assert get_profile().budget("04-deep-rnn").epochs > 1
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    shrunk = get_profile().budget("04-deep-rnn")
+    assert shrunk.epochs == 1 and "dry run" in get_profile().reason
+    monkeypatch.setenv(SHRUNK_RUNS, "0")
+    assert get_profile().budget("04-deep-rnn").epochs > 1
+    import json
+
+    kernels.write_kernelspec(tmp_path, tmp_path / "policy.json", None, shrunk_runs=True)
+    spec = json.loads((tmp_path / "kernels" / kernels.KERNEL_NAME / "kernel.json").read_text())
+    assert spec["env"].get(SHRUNK_RUNS) == "1", "the grader must set the variable the library reads"

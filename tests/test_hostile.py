@@ -44,8 +44,10 @@ def test_hostile_submissions_take_nothing(aid, tmp_path):
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / course.notebook_name(aid))
     # The correct notebook with every core busy: a process that only burns CPU beside it (and the
-    # other test worker, in CI). Its grade must not depend on it. The hostile kinds follow on two
-    # workers; their outcome does not depend on the load, so they run without the burner.
+    # other test worker, in CI). Its grade must not depend on it. The hostile kinds and the honest
+    # baseline follow on two workers, without the burner, as a dry run (every training run shrunk:
+    # what a channel can take does not depend on how long the lesson trains, and both sides of the
+    # comparison run the same way).
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         results = {r.student: r for r in grade_class(course, aid, ["correct"], workers=1, limits=LIMITS,
@@ -54,7 +56,8 @@ def test_hostile_submissions_take_nothing(aid, tmp_path):
         burner.kill()
         burner.wait()
     others = sorted(set(kinds) - {"correct"})
-    results.update({r.student: r for r in grade_class(course, aid, others, workers=2, limits=LIMITS, progress=False)})
+    results.update({r.student: r for r in grade_class(course, aid, others, workers=2, limits=LIMITS, progress=False,
+                                                      shrunk_runs=True)})
     correct = results.pop("correct")
     assert correct.status == STATUS_GRADED and correct.score == sum(correct.max_scores.values()), \
         (correct.score, correct.reasons, correct.messages)
