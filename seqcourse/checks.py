@@ -71,14 +71,15 @@ def check_type(obj, expected_type, name: str = "value", hint: str | None = None)
                  got=type(obj).__name__), hint)
 
 
-def check_true(condition, message: str, hint: str | None = None) -> None:
-    """Fail with ``message`` unless ``condition`` is true (a Python bool or a 1-element tensor)."""
+def check_true(condition, message: str, hint: str | None = None, **values) -> None:
+    """Fail with ``message`` unless ``condition`` is true (a Python bool or a 1-element tensor).
+    ``values`` fill the message's ``{fields}`` (a template, so that it can be translated)."""
     __tracebackhide__ = True
     _verify()
-    _check_true(condition, message, hint)
+    _check_true(condition, message, hint, **values)
 
 
-def _check_true(condition, message: str, hint: str | None = None) -> None:
+def _check_true(condition, message: str, hint: str | None = None, **values) -> None:
     """:func:`check_true` without the tamper guard: for a caller that runs the guard itself, once
     before and once after a batch of checks (the differential hidden tests make hundreds)."""
     __tracebackhide__ = True
@@ -87,7 +88,7 @@ def _check_true(condition, message: str, hint: str | None = None) -> None:
     if condition is not True and condition is not False:
         condition = bool(condition)
     if not condition:
-        _fail(tr(message), hint)
+        _fail(tr(message, **values), hint)
 
 
 def check_shape(x, expected: tuple, name: str = "output", hint: str | None = None) -> None:
@@ -248,21 +249,23 @@ CLAIM = "application/vnd.seqcourse.claim+json"   # how a graded run's claim is s
 
 
 def check_bar(value: float, bar: float, what: str, *, graded: str, exercise: str, below: bool = False,
-              hint: str | None = None) -> None:
+              hint: str | None = None, **values) -> None:
     """A graded run's claim: ``value`` reaches ``bar`` (``below=True``: stays at or under it).
 
     ``graded`` names the graded cell that grades the run when the work is submitted, and
     ``exercise`` the exercise its points are charged to. The claim is shown as a line (and, for
     ``course check``, as data it reads back), then fails like the other checks when it does not hold.
+    ``values`` fill the ``{fields}`` of ``what`` (a template, so that it can be translated).
     """
     __tracebackhide__ = True
     _verify()
     value, bar = _float(value), _float(bar)
+    what = tr(what, **values)
     passed = value <= bar if below else value >= bar
     sign = "<=" if below else ">="
     verdict = tr("reached") if passed else tr("missed by {gap}", gap=f"{abs(value - bar):.4g}")
     line = tr("{what}: {value} (bar {sign} {bar}) {verdict}; graded in {graded}, charged to {exercise}",
-              what=tr(what), value=f"{value:.4g}", sign=sign, bar=f"{bar:.4g}", verdict=verdict, graded=graded,
+              what=what, value=f"{value:.4g}", sign=sign, bar=f"{bar:.4g}", verdict=verdict, graded=graded,
               exercise=tr(exercise))
     record = {"graded": graded, "exercise": exercise, "what": what, "value": value, "bar": bar,
               "below": below, "passed": passed}
@@ -278,4 +281,4 @@ def check_bar(value: float, bar: float, what: str, *, graded: str, exercise: str
     if not passed:
         template = ("{what} is {value}: above this profile's bar of {bar}" if below else
                     "{what} is {value}: below this profile's bar of {bar}")
-        _fail(tr(template, what=tr(what), value=f"{value:.4g}", bar=f"{bar:.4g}"), hint)
+        _fail(tr(template, what=what, value=f"{value:.4g}", bar=f"{bar:.4g}"), hint)

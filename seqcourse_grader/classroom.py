@@ -22,7 +22,7 @@ import hashlib
 import io
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict
 from pathlib import Path
 
@@ -56,10 +56,11 @@ def tasks_for(course: Course, aid: str, students: list[str], limits: Limits, **e
 def grade_class(course: Course, aid: str, students: list[str] | None = None, workers: int | None = None,
                 limits: Limits | None = None, progress: bool = True, keep: bool = False,
                 on_result: Callable[[Result], None] | None = None, scheduler: str = "pool",
-                shrunk_runs: bool = False) -> list[Result]:
+                shrunk_runs: bool | Collection[str] = False) -> list[Result]:
     """Autograde every submission of ``aid`` (or the named students); record every result.
-    ``shrunk_runs``: a dry run whose training runs are all shrunk (their bars are missed): for the
-    grader's own tests of what a submission can reach, never for a class's grades."""
+    ``shrunk_runs``: a dry run whose training runs are all shrunk (their bars are missed), for
+    every submission (True) or for the students named: for the grader's own tests of what a
+    submission can reach, never for a class's grades."""
     from nbgrader.api import Gradebook
     from tqdm.auto import tqdm
 
@@ -93,7 +94,9 @@ def grade_class(course: Course, aid: str, students: list[str] | None = None, wor
                 if on_result:
                     on_result(result)
 
-            tasks = tasks_for(course, aid, students, limits, keep=keep, shrunk_runs=shrunk_runs)
+            tasks = tasks_for(course, aid, students, limits, keep=keep)
+            for task in tasks:
+                task["shrunk_runs"] = shrunk_runs if isinstance(shrunk_runs, bool) else task["student"] in shrunk_runs
             schedulers.run(tasks, template, arrived, scheduler=scheduler, workers=workers)
     return sorted(results, key=lambda r: r.student)
 

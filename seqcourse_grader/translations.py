@@ -103,10 +103,27 @@ def _english_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "markdown"]
 
 
+def _ltr_maths(text: str) -> str:
+    """Every formula of ``text`` in a left-to-right box: MathJax lays a formula out in the
+    direction it inherits, so in right-to-left prose its symbols would run backwards. Display
+    maths get a block, inline maths a span; code (fenced or inline) is left as it is."""
+    out, rest = [], text
+    pieces = re.split(r"(```.*?```|`[^`]+`)", rest, flags=re.S)
+    for k, piece in enumerate(pieces):
+        if k % 2:            # code
+            out.append(piece)
+            continue
+        piece = _MATH2.sub(lambda m: f'\n<div dir="ltr">\n\n{m.group(0)}\n\n</div>\n', piece)
+        piece = _MATH1.sub(lambda m: f'<span dir="ltr">{m.group(0)}</span>', piece)
+        out.append(piece)
+    return "".join(out)
+
+
 def _wrap(lang: str, text: str) -> str:
-    """Persian reads right to left: the cell's prose in an RTL block (maths and code inside stay
-    left to right: the site's stylesheet and the browser's bidi rules isolate them)."""
-    return f'<div dir="rtl" lang="{lang}">\n\n{text}\n\n</div>' if lang in RTL else text
+    """Persian reads right to left: the cell's prose in an RTL block, its formulas in
+    left-to-right boxes (:func:`_ltr_maths`); code and tables are isolated by the site's
+    stylesheet and by the browser's bidi rules."""
+    return f'<div dir="rtl" lang="{lang}">\n\n{_ltr_maths(text)}\n\n</div>' if lang in RTL else text
 
 
 def translate_notebook(nb, lang: str, aid: str, root: Path | None = None) -> Applied:

@@ -43,21 +43,24 @@ def test_hostile_submissions_take_nothing(aid, tmp_path):
         folder = course.submitted / kind / aid
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / course.notebook_name(aid))
-    # The correct notebook with every core busy: a process that only burns CPU beside it (and the
-    # other test worker, in CI). Its grade must not depend on it. The hostile kinds and the honest
-    # baseline follow on two workers, without the burner, as a dry run (every training run shrunk:
-    # what a channel can take does not depend on how long the lesson trains, and both sides of the
-    # comparison run the same way).
+    # One class on two workers. The correct notebook keeps the full budget and is graded with every
+    # core busy: the class's other worker, a process that only burns CPU (until the correct
+    # notebook's result is in) and, in CI, the other test worker. Its grade must not depend on it.
+    # The hostile kinds and the honest baseline are a dry run (every training run shrunk): what a
+    # channel can take does not depend on how long the lesson trains, and both sides of the
+    # comparison run the same way.
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+    def stop_burner(result):
+        if result.student == "correct" and burner.poll() is None:
+            burner.kill()
+
     try:
-        results = {r.student: r for r in grade_class(course, aid, ["correct"], workers=1, limits=LIMITS,
-                                                      progress=False)}
+        results = {r.student: r for r in grade_class(course, aid, workers=2, limits=LIMITS, progress=False,
+                                                      shrunk_runs=set(kinds) - {"correct"}, on_result=stop_burner)}
     finally:
         burner.kill()
         burner.wait()
-    others = sorted(set(kinds) - {"correct"})
-    results.update({r.student: r for r in grade_class(course, aid, others, workers=2, limits=LIMITS, progress=False,
-                                                      shrunk_runs=True)})
     correct = results.pop("correct")
     assert correct.status == STATUS_GRADED and correct.score == sum(correct.max_scores.values()), \
         (correct.score, correct.reasons, correct.messages)

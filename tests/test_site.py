@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from seqcourse.paths import REPO_ROOT
+from seqcourse_grader.answers import answers_in
 from seqcourse_grader.nbg import assignments
 from seqcourse_grader.reuse import without_markers
 from seqcourse_grader.site import build_site, check_site
@@ -88,7 +89,8 @@ def test_the_check_finds_an_answer_a_dead_link_and_a_cdn(site, tmp_path):
 
 def test_pages_render_in_a_browser_in_every_language(site):
     """Home page and lesson 03 in each language: images load, every formula is rendered by the
-    site's own MathJax, no console error, no request outside the site; Persian prose runs right to
+    site's own MathJax, no code shown on the page is a reference answer, no console error, no
+    request outside the site; Persian prose runs right to
     left with its maths left to right; Thai search finds a Thai word inside a run of text."""
     from test_browser import BENIGN_CONSOLE, CHROMIUM, CHROMIUM_ARGS, _playwright_or_skip
 
@@ -116,6 +118,9 @@ def test_pages_render_in_a_browser_in_every_language(site):
                     broken = page.eval_on_selector_all(
                         "img", "imgs => imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
                     assert broken == [], f"{path}: broken images {broken}"
+                    shown = page.eval_on_selector_all("pre", "els => els.map(e => e.innerText)")
+                    found = answers_in({f"{path}#{i}.py": text for i, text in enumerate(shown)})
+                    assert found == [], f"{path} shows reference answers: {found}"
                     if "lessons/" not in path:
                         continue
                     page.wait_for_selector("mjx-container", timeout=30_000)
