@@ -185,7 +185,7 @@ def update(lang: str, aid: str, root: Path | None = None) -> tuple[int, int, int
     nb = nbformat.read(lesson_notebook(aid, "lessons"), as_version=4)
     current = {c.get("id"): c.source for c in _english_cells(nb)}
     entries = {e.msgctxt: e for e in po if not e.obsolete}
-    added = changed = removed = 0
+    added = changed = 0
     for ctx, english in current.items():
         entry = entries.get(ctx)
         if entry is None:
@@ -196,14 +196,20 @@ def update(lang: str, aid: str, root: Path | None = None) -> tuple[int, int, int
             if entry.msgstr and "fuzzy" not in entry.flags:
                 entry.flags.append("fuzzy")
             changed += 1
-    for ctx, entry in entries.items():
-        if ctx not in current:
-            entry.obsolete = True
-            removed += 1
+    removed = _retire_and_save(po, path, entries, current)
+    return added, changed, removed
+
+
+def _retire_and_save(po, path: Path, entries: dict, current) -> int:
+    """Mark obsolete the entries (key -> entry) whose key is no longer in ``current``; save the
+    catalogue; return how many were retired."""
+    retired = [entry for key, entry in entries.items() if key not in current]
+    for entry in retired:
+        entry.obsolete = True
     path.parent.mkdir(parents=True, exist_ok=True)
     po.wrapwidth = 0
     po.save(str(path))
-    return added, changed, removed
+    return len(retired)
 
 
 def status(root: Path | None = None) -> list[str]:
@@ -290,19 +296,12 @@ def update_messages(lang: str, root: Path | None = None) -> tuple[int, int]:
                         "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"})
     current = learner_messages()
     known = {e.msgid: e for e in po if not e.obsolete}
-    added = removed = 0
+    added = 0
     for text, where in current.items():
         if text not in known:
             po.append(polib.POEntry(msgid=text, msgstr="", occurrences=[(where, "")]))
             added += 1
-    for text, entry in known.items():
-        if text not in current:
-            entry.obsolete = True
-            removed += 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    po.wrapwidth = 0
-    po.save(str(path))
-    return added, removed
+    return added, _retire_and_save(po, path, known, current)
 
 
 def message_status(root: Path | None = None) -> list[str]:

@@ -190,3 +190,24 @@ def test_a_translated_edition_says_its_language(tmp_path):
     assert (out / "seqcourse" / "locale" / "fa.po").is_file()
     nb = nbformat.read(out / "lessons" / "01-rnn-cell" / "01-rnn-cell.ipynb", as_version=4)
     assert nb.cells[0].source.startswith('<div dir="rtl" lang="fa">')
+
+
+def test_no_check_message_is_an_f_string():
+    """A message built by an f-string exists only at run time and cannot be looked up in a
+    catalogue: the lessons pass templates with keyword values instead."""
+    import ast
+
+    found = []
+    for aid in assignments():
+        nb = nbformat.read(lesson_notebook(aid, "lessons"), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                name = getattr(node, "func", None) and (getattr(node.func, "id", None) or getattr(node.func, "attr", ""))
+                if not (isinstance(node, ast.Call) and name and name.startswith("check_")):
+                    continue
+                args = [k.value for k in node.keywords if k.arg in ("hint", "what", "message", "exercise")]
+                args += node.args[1:3] if name in ("check_true", "check_bar") else []
+                found += [f"{aid} {cell.get('id')}: {ast.unparse(a)[:60]}" for a in args if isinstance(a, ast.JoinedStr)]
+    assert found == [], "\n".join(found)
