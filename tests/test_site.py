@@ -91,7 +91,8 @@ def test_pages_render_in_a_browser_in_every_language(site):
     """Home page and lesson 03 in each language: images load, every formula is rendered by the
     site's own MathJax, no code shown on the page is a reference answer, no console error, no
     request outside the site; Persian prose runs right to
-    left with its maths left to right; Thai search finds a Thai word inside a run of text."""
+    left with its maths left to right; Thai lines break inside their box and Thai search finds a Thai
+    word inside a run of text."""
     from test_browser import BENIGN_CONSOLE, CHROMIUM, CHROMIUM_ARGS, _playwright_or_skip
 
     sync_playwright = _playwright_or_skip()
@@ -135,6 +136,15 @@ def test_pages_render_in_a_browser_in_every_language(site):
                                     math && getComputedStyle(math).direction];
                         }""")
                         assert directions == ["rtl", "ltr"], f"{path}: prose and maths run {directions}"
+            # Thai has no spaces: the browser must still break its lines (at word boundaries it finds
+            # itself), so no paragraph runs out of its box and long ones wrap
+            page.goto(f"{base}/th/lessons/03-lstm.html", wait_until="networkidle")
+            lines = page.evaluate("""() => [...document.querySelectorAll('article p')]
+                .filter(p => /[\u0e00-\u0e7f]{40,}/.test(p.innerText))
+                .map(p => [p.scrollWidth <= p.clientWidth + 1,
+                           Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight))])""")
+            assert lines and all(fits for fits, _ in lines), f"Thai paragraphs overflow their box: {lines}"
+            assert max(n for _, n in lines) >= 2, f"no Thai paragraph wraps onto a second line: {lines}"
             word = _a_thai_word(site)
             page.goto(f"{base}/th/search.html?q={word}", wait_until="networkidle")
             page.wait_for_function("document.querySelectorAll('#search-results li').length > 0", timeout=30_000)
