@@ -17,6 +17,8 @@ import string
 
 from seqcourse.paths import PACKAGE_DIR, REPO_ROOT
 
+# The course's translations: code -> the language's own name (English is the source).
+LANGUAGES = {"ru": "Русский", "fa": "فارسی", "th": "ไทย"}
 LANGUAGE_FILE = REPO_ROOT / "LANGUAGE"
 LOCALE_DIR = PACKAGE_DIR / "locale"
 

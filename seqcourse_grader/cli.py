@@ -360,6 +360,8 @@ def cmd_run_solution(args) -> int:
 
 def _instructor_commands(sub) -> None:
     """Commands that need the grading tools and the full course (not in a student edition)."""
+    from seqcourse.i18n import LANGUAGES
+
     p = sub.add_parser("release", help="regenerate lessons/ from solutions/")
     p.add_argument("ids", nargs="*", help="lesson ids (default: all)")
     p.set_defaults(func=cmd_release)
@@ -436,7 +438,7 @@ def _instructor_commands(sub) -> None:
     which.add_argument("--all", action="store_true", help="every lesson: a self-learner's edition")
     p.add_argument("--reveal-early", action="store_true",
                    help="release lessons whose given code shows answers before those lessons' deadlines")
-    p.add_argument("--language", choices=("en", "ru", "fa", "th"), default="en",
+    p.add_argument("--language", choices=("en", *LANGUAGES), default="en",
                    help="the language of the lessons' prose (code, grade ids and grading stay the same)")
     p.add_argument("--site-url", metavar="URL", help="where the class reads the course site (course site OUT, "
                                                       "published): the edition's README links it")
@@ -446,7 +448,7 @@ def _instructor_commands(sub) -> None:
                                    "missing). update: bring translations/<lang>/<lesson>.po up to lessons/ "
                                    "(new cells empty, changed cells fuzzy with the previous English).")
     p.add_argument("action", choices=("status", "update"))
-    p.add_argument("--language", nargs="+", choices=("ru", "fa", "th"))
+    p.add_argument("--language", nargs="+", choices=tuple(LANGUAGES))
     p.set_defaults(func=cmd_translations)
     p = sub.add_parser("site", help="build the course site (HTML, offline, no answers)",
                        description="Build the course as a website with Sphinx and myst-nb: a home page with "
@@ -454,7 +456,7 @@ def _instructor_commands(sub) -> None:
                                    "It holds no answer of any lesson and loads nothing from the network.")
     p.add_argument("out", help="a new or empty folder")
     p.add_argument("--lessons", nargs="+", metavar="ID", help="only these lessons (default: every lesson)")
-    p.add_argument("--languages", nargs="+", choices=("en", "ru", "fa", "th"),
+    p.add_argument("--languages", nargs="+", choices=("en", *LANGUAGES),
                    help="English and these translations (default: all four)")
     p.set_defaults(func=cmd_site)
     p = sub.add_parser("mistakes", help="check that each catalogued mistake loses points, in its own "

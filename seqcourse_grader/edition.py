@@ -26,12 +26,20 @@ FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN
 STUDENT_CONFIG = REPO_ROOT / "autograder" / "student_nbgrader_config.py"
 
 
-def _lessons_table(lessons: list[str]) -> str:
-    """The lessons table of the course README (written once, there), with only ``lessons``' rows."""
+def readme_lessons_table() -> tuple[list[str], dict[str, str]]:
+    """The course README's lessons table (written once, there): its two header lines, and lesson
+    id -> its row."""
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Lessons", 1)[1].split("\n## ", 1)[0]
     rows = [ln for ln in section.splitlines() if ln.startswith("|")]
-    return "\n".join(rows[:2] + [ln for ln in rows[2:] if any(f"lessons/{aid}/" in ln for aid in lessons)])
+    by_lesson = {m.group(1): ln for ln in rows[2:] if (m := re.search(r"lessons/([^/]+)/", ln))}
+    return rows[:2], by_lesson
+
+
+def _lessons_table(lessons: list[str]) -> str:
+    """The README's lessons table with only ``lessons``' rows."""
+    head, rows = readme_lessons_table()
+    return "\n".join(head + [row for aid, row in rows.items() if aid in lessons])
 
 
 def _pyproject() -> str:

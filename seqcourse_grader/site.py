@@ -12,6 +12,7 @@ it is reported done. MathJax comes from the built folder, so the site works with
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import shutil
@@ -24,8 +25,9 @@ from pathlib import Path
 import nbformat
 
 from seqcourse import cells
-from seqcourse.paths import REPO_ROOT, lesson_notebook
+from seqcourse.paths import lesson_notebook
 from seqcourse_grader.reuse import Reuse, top_level_definitions
+from seqcourse_grader.translations import LANGUAGES, translate_notebook, wrap_for_language
 
 NOTEBOOKS = "notebooks"   # the downloadable student notebooks, in the site's source and output
 CONF = '''\
@@ -128,7 +130,7 @@ def _public_outputs(outputs: list) -> list:
             and o.get("output_type") != "error"]
 
 
-def site_notebook(aid: str, with_outputs: bool = True) -> tuple[nbformat.NotebookNode, list[str]]:
+def site_notebook(aid: str) -> tuple[nbformat.NotebookNode, list[str]]:
     """The lesson as the public site shows it, and the earlier answers replaced by stubs."""
     student = nbformat.read(lesson_notebook(aid, "lessons"), as_version=4)
     solution = nbformat.read(lesson_notebook(aid, "solutions"), as_version=4)
@@ -142,7 +144,7 @@ def site_notebook(aid: str, with_outputs: bool = True) -> tuple[nbformat.Noteboo
             if gid in revealing:
                 cell.source, names = placeholder(cell.source, revealing[gid])
                 replaced += names
-            elif with_outputs and not cells.is_graded(cell) and not cells.is_answer(cell) \
+            elif not cells.is_graded(cell) and not cells.is_answer(cell) \
                     and cell.source == ref.source:
                 cell.outputs = _public_outputs(ref.outputs)
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags" and v}
@@ -152,28 +154,20 @@ def site_notebook(aid: str, with_outputs: bool = True) -> tuple[nbformat.Noteboo
 
 
 def _lessons_table(lessons: list[str], titles: dict[str, str], words: dict[str, str]) -> str:
-    """The lessons table: in English the README's (written once, there), with links to the site's
-    pages; in a translation, each lesson's own translated title."""
-    head = ["| # | " + words["lesson"] + " | " + words["notebook"] + " |", "|---|---|---|"]
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Lessons", 1)[1].split("\n## ", 1)[0]
-    blurbs = {}
-    for ln in (ln for ln in section.splitlines() if ln.startswith("|")):
-        aid = next((a for a in lessons if f"lessons/{a}/" in ln), None)
-        if aid:
-            parts = [p.strip() for p in ln.strip().strip("|").split("|")]
-            blurbs[aid] = parts[2]
-    if "you build" in words:
-        head = ["| # | " + words["lesson"] + " | " + words["you build"] + " | " + words["notebook"] + " |",
-                "|---|---|---|---|"]
-    rows = []
+    """The lessons table with links to the site's pages and notebooks: each lesson's title as its
+    page shows it, and in English the README's "you build and check" column too."""
+    from seqcourse_grader.edition import readme_lessons_table
+
+    blurbs = readme_lessons_table()[1]
+    columns = ["#", words["lesson"]] + ([words["you build"]] if "you build" in words else []) + [words["notebook"]]
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for aid in lessons:
         cells_ = [aid[:2], f"[{titles[aid]}](lessons/{aid}.ipynb)"]
         if "you build" in words:
-            cells_.append(blurbs.get(aid, ""))
+            cells_.append(blurbs[aid].strip().strip("|").split("|")[2].strip() if aid in blurbs else "")
         cells_.append(f"{{download}}`{aid}.ipynb <{NOTEBOOKS}/{aid}.ipynb>`")
         rows.append("| " + " | ".join(cells_) + " |")
-    return "\n".join(head + rows)
+    return "\n".join(rows)
 
 
 WORDS = {
@@ -221,7 +215,7 @@ WORDS = {
                     "ให้วางคำตอบของคุณเองลงไปแทน",
                languages="ภาษา", lessons="บทเรียน"),
 }
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "fa": "فارسی", "th": "ไทย"}
+LANGUAGE_NAMES = {"en": "English", **LANGUAGES}
 
 
 def _home(lessons: list[str], titles: dict[str, str], language: str, languages: list[str]) -> str:
@@ -233,13 +227,9 @@ def _home(lessons: list[str], titles: dict[str, str], language: str, languages: 
                        f"{LANGUAGE_NAMES[lang]}</a>" for lang in languages)
     body = (f"# {w['title']}\n\n<p class=\"seqcourse-languages\">{w['languages']}: {links}</p>\n\n"
             f"{w['intro']}\n\n{_lessons_table(lessons, titles, w)}\n\n{w['work']}\n")
-    if language in RTL_LANGUAGES:
-        body = f'<div dir="rtl" lang="{language}">\n\n{body}\n</div>\n'
+    body = wrap_for_language(language, body)
     toc = "\n".join(f"lessons/{aid}" for aid in lessons)
-    return body + f"\n```{{toctree}}\n:maxdepth: 1\n:caption: {w['lessons']}\n:hidden:\n\n{toc}\n```\n"
-
-
-RTL_LANGUAGES = {"fa"}
+    return body + f"\n\n```{{toctree}}\n:maxdepth: 1\n:caption: {w['lessons']}\n:hidden:\n\n{toc}\n```\n"
 
 
 def _mathjax(static: Path) -> None:
@@ -266,12 +256,10 @@ def _title(nb, aid: str) -> str:
     return aid
 
 
-def write_sources(src: Path, lessons: list[str], language: str = "en",
-                  languages: list[str] | None = None) -> dict[str, list[str]]:
-    """The Sphinx project of the site in one language in ``src``; returns lesson -> answers
-    replaced by stubs."""
-    from seqcourse_grader.translations import translate_notebook
-
+def write_sources(src: Path, pages: dict[str, nbformat.NotebookNode], language: str = "en",
+                  languages: list[str] | None = None) -> None:
+    """The Sphinx project of the site in one language in ``src``, from the lessons' pages as
+    :func:`site_notebook` makes them (left unchanged here)."""
     src.mkdir(parents=True)
     search = "extensions.append('seqcourse_grader.thai_search')" if language == "th" else ""
     (src / "conf.py").write_text(CONF.format(language=language, notebooks=NOTEBOOKS, search=search), encoding="utf-8")
@@ -279,20 +267,19 @@ def write_sources(src: Path, lessons: list[str], language: str = "en",
     (src / "_static" / "seqcourse.css").write_text(CSS, encoding="utf-8")
     (src / NOTEBOOKS).mkdir()
     (src / "lessons").mkdir()
-    placeholders, titles = {}, {}
-    for aid in lessons:
-        page, placeholders[aid] = site_notebook(aid)
-        download, _ = site_notebook(aid, with_outputs=False)
+    titles = {}
+    for aid, english in pages.items():
+        page = copy.deepcopy(english)
         if language != "en":
             translate_notebook(page, language, aid)
-            translate_notebook(download, language, aid)
-        for nb in (page, download):   # the site's copies carry no grading metadata at all
-            nb.metadata.pop("seqcourse", None)
+            page.metadata.pop("seqcourse", None)   # the site's copies carry no grading metadata at all
         titles[aid] = _title(page, aid)
         nbformat.write(page, src / "lessons" / f"{aid}.ipynb")
-        nbformat.write(download, src / NOTEBOOKS / f"{aid}.ipynb")
-    (src / "index.md").write_text(_home(lessons, titles, language, languages or [language]), encoding="utf-8")
-    return placeholders
+        for cell in page.cells:   # the download: the same notebook, to be run by the learner
+            if cell.cell_type == "code":
+                cell.outputs = []
+        nbformat.write(page, src / NOTEBOOKS / f"{aid}.ipynb")
+    (src / "index.md").write_text(_home(list(pages), titles, language, languages or [language]), encoding="utf-8")
 
 
 def build_site(out: Path | str, lessons: list[str] | None = None, languages: list[str] | None = None) -> SiteReport:
@@ -314,11 +301,14 @@ def build_site(out: Path | str, lessons: list[str] | None = None, languages: lis
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: give a new or empty folder")
+    made = {aid: site_notebook(aid) for aid in lessons}
+    pages = {aid: page for aid, (page, _) in made.items()}
+    placeholders = {aid: replaced for aid, (_, replaced) in made.items()}
     with tempfile.TemporaryDirectory(prefix="seqcourse-site-") as tmp:
         builds = []
         for language in languages:
             src = Path(tmp) / language
-            placeholders = write_sources(src, lessons, language, languages)
+            write_sources(src, pages, language, languages)
             dest = out if language == "en" else out / language
             builds.append((language, subprocess.Popen(
                 [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",

@@ -14,6 +14,7 @@ English, for the translator); ``course check-release`` lists what is stale or mi
 from __future__ import annotations
 
 import collections
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,10 @@ from pathlib import Path
 import nbformat
 
 from seqcourse import cells
+from seqcourse.i18n import LANGUAGES
 from seqcourse.paths import REPO_ROOT, lesson_notebook
 
 TRANSLATIONS = REPO_ROOT / "translations"
-LANGUAGES = {"ru": "Русский", "fa": "فارسی", "th": "ไทย"}
 RTL = {"fa"}
 NOTICES = {
     "stale": {
@@ -83,10 +84,17 @@ def catalogue_path(lang: str, aid: str, root: Path | None = None) -> Path:
 
 
 def load(lang: str, aid: str, root: Path | None = None):
+    """The lesson's catalogue in ``lang``, or None. Parsed once per version of the file: grading
+    asks for it for every Markdown cell of a translated submission."""
+    path = catalogue_path(lang, aid, root)
+    return _parsed(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(path: str, mtime_ns: int):
     import polib
 
-    path = catalogue_path(lang, aid, root)
-    return polib.pofile(str(path)) if path.is_file() else None
+    return polib.pofile(path)
 
 
 @dataclass
@@ -107,8 +115,8 @@ def _ltr_maths(text: str) -> str:
     """Every formula of ``text`` in a left-to-right box: MathJax lays a formula out in the
     direction it inherits, so in right-to-left prose its symbols would run backwards. Display
     maths get a block, inline maths a span; code (fenced or inline) is left as it is."""
-    out, rest = [], text
-    pieces = re.split(r"(```.*?```|`[^`]+`)", rest, flags=re.S)
+    out = []
+    pieces = re.split(f"({_FENCE.pattern}|{_CODE.pattern})", text, flags=re.S)
     for k, piece in enumerate(pieces):
         if k % 2:            # code
             out.append(piece)
@@ -119,10 +127,10 @@ def _ltr_maths(text: str) -> str:
     return "".join(out)
 
 
-def _wrap(lang: str, text: str) -> str:
-    """Persian reads right to left: the cell's prose in an RTL block, its formulas in
-    left-to-right boxes (:func:`_ltr_maths`); code and tables are isolated by the site's
-    stylesheet and by the browser's bidi rules."""
+def wrap_for_language(lang: str, text: str) -> str:
+    """Persian reads right to left: the text in an RTL block, its formulas in left-to-right boxes
+    (:func:`_ltr_maths`); code and tables are isolated by the site's stylesheet and by the
+    browser's bidi rules. Other languages: the text as it is."""
     return f'<div dir="rtl" lang="{lang}">\n\n{_ltr_maths(text)}\n\n</div>' if lang in RTL else text
 
 
@@ -136,15 +144,14 @@ def translate_notebook(nb, lang: str, aid: str, root: Path | None = None) -> App
     if lang not in LANGUAGES:
         raise ValueError(f"no language {lang!r}; the course's languages: en, {', '.join(LANGUAGES)}")
     po = load(lang, aid, root)
-    entries = {e.msgctxt: e for e in po} if po is not None else {}
+    entries = {e.msgctxt: e for e in po if not e.obsolete} if po is not None else {}
     report = Applied(lang, aid)
     for cell in _english_cells(nb):
         english, entry = cell.source, entries.get(cell.get("id"))
-        why = None
         if entry is not None and entry.msgstr and "fuzzy" not in entry.flags and entry.msgid == english:
             why = damage(english, entry.msgstr)
             if why is None:
-                cell.source = _wrap(lang, entry.msgstr)
+                cell.source = wrap_for_language(lang, entry.msgstr)
                 report.translated += 1
             else:
                 report.broken.append(f"{cell.get('id')}: {why}")
@@ -154,7 +161,7 @@ def translate_notebook(nb, lang: str, aid: str, root: Path | None = None) -> App
             report.missing.append(cell.get("id"))
         if cell.source == english:
             kind = "missing" if entry is None or not entry.msgstr else "stale"
-            cell.source = _wrap(lang, f"> ⚠ {NOTICES[kind][lang]}") + "\n\n" + english
+            cell.source = wrap_for_language(lang, f"> ⚠ {NOTICES[kind][lang]}") + "\n\n" + english
         if cells.is_locked(cell) and "checksum" in cells.meta(cell):
             cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
     nb.metadata.setdefault("seqcourse", {})["language"] = lang
